@@ -1,0 +1,385 @@
+"""The built-in lab: real hosts on this machine, as systemd containers made by podman.
+
+Every host boots systemd as PID 1, runs sshd with this lab's own key, has a fixed
+address on the lab's podman network and a non-overlay volume at /var/lib/containerd.
+`up` converges to the requested shape (a second run changes nothing); `down` removes
+every container, volume and network the lab made, and its keys and inventory.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import subprocess
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from airlock.errors import AirlockError
+from airlock.lab.image import ensure_image
+from airlock.lab.inventory import write_inventory
+from airlock.paths import project_root, state_dir
+from airlock.podman import inspect, list_json, podman
+
+LABEL = "io.airlock.lab"
+MAX_MASTERS = 9
+MAX_WORKERS = 40
+MASTER_OFFSET = 10  # m1 is .11
+WORKER_OFFSET = 20  # w1 is .21
+VIP_OFFSET = 250
+BOOT_DEADLINE_S = 90.0
+
+
+@dataclass(frozen=True)
+class LabHost:
+    name: str
+    role: str  # "master" or "worker"
+    ip: str
+
+
+@dataclass
+class LabSpec:
+    name: str = "lab"
+    masters: int = 3
+    workers: int = 2
+    subnet: str = ""
+    internal: bool = False
+    inventory_dir: Path | None = None
+    hosts: list[LabHost] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _validate_name(self.name)
+        if not 1 <= self.masters <= MAX_MASTERS:
+            raise AirlockError(f"--masters {self.masters}: give 1 to {MAX_MASTERS}")
+        if not 0 <= self.workers <= MAX_WORKERS:
+            raise AirlockError(f"--workers {self.workers}: give 0 to {MAX_WORKERS}")
+        self.subnet = self.subnet or default_subnet(self.name)
+        net = _parse_subnet(self.subnet)
+        base = net.network_address
+        self.hosts = [
+            LabHost(f"m{i}", "master", str(base + MASTER_OFFSET + i))
+            for i in range(1, self.masters + 1)
+        ] + [
+            LabHost(f"w{i}", "worker", str(base + WORKER_OFFSET + i))
+            for i in range(1, self.workers + 1)
+        ]
+        if self.inventory_dir is None:
+            self.inventory_dir = (
+                project_root() / "inventories" / "lab"
+                if self.name == "lab"
+                else lab_dir(self.name) / "inventory"
+            )
+
+    @property
+    def network(self) -> str:
+        return f"airlock-{self.name}"
+
+    @property
+    def vip(self) -> str:
+        return str(_parse_subnet(self.subnet).network_address + VIP_OFFSET)
+
+    def container(self, host: LabHost | str) -> str:
+        return f"airlock-{self.name}-{host if isinstance(host, str) else host.name}"
+
+    def volume(self, host: LabHost) -> str:
+        return f"{self.container(host)}-containerd"
+
+
+def _validate_name(name: str) -> None:
+    if not name or not all(c.isalnum() or c == "-" for c in name) or len(name) > 30:
+        raise AirlockError(
+            f"lab name {name!r}: use up to 30 letters, digits and '-' (e.g. lab, mol-etcd)"
+        )
+
+
+def _parse_subnet(subnet: str) -> ipaddress.IPv4Network:
+    try:
+        net = ipaddress.IPv4Network(subnet)
+    except ValueError as exc:
+        raise AirlockError(
+            f"--subnet {subnet}: not an IPv4 network ({exc}); e.g. 10.77.10.0/24"
+        ) from exc
+    if net.prefixlen != 24:
+        raise AirlockError(f"--subnet {subnet}: the lab uses a /24; e.g. 10.77.10.0/24")
+    return net
+
+
+def default_subnet(name: str) -> str:
+    """10.77.10.0/24 for the default lab; a stable per-name /24 for any other."""
+    if name == "lab":
+        return "10.77.10.0/24"
+    return f"10.77.{20 + zlib.crc32(name.encode()) % 230}.0/24"
+
+
+def lab_dir(name: str) -> Path:
+    path = state_dir() / "labs" / name
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+Log = Callable[[str], None]
+
+
+class Lab:
+    """Converges podman containers, network and volumes to a LabSpec."""
+
+    def __init__(self, spec: LabSpec, log: Log = print) -> None:
+        self.spec = spec
+        self.log = log
+        self.changed: list[str] = []
+
+    # ---- up -------------------------------------------------------------------------
+    def up(self) -> list[str]:
+        """Bring the lab to the spec; return what changed (empty when nothing did)."""
+        key = self._ensure_key()
+        image = ensure_image(self.log)
+        self._ensure_network()
+        self._remove_extra_hosts()
+        for host in self.spec.hosts:
+            self._ensure_host(host, image, key)
+        self._wait_booted()
+        known_hosts = self._write_known_hosts()
+        self._check_ssh(key, known_hosts)
+        assert self.spec.inventory_dir is not None
+        if write_inventory(self.spec, key, known_hosts):
+            self.changed.append(f"inventory {self.spec.inventory_dir}")
+        return self.changed
+
+    def _ensure_key(self) -> Path:
+        key = lab_dir(self.spec.name) / "id_ed25519"
+        if not key.is_file():
+            subprocess.run(
+                [
+                    "ssh-keygen",
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    f"airlock-lab-{self.spec.name}",
+                    "-f",
+                    str(key),
+                ],
+                check=True,
+                capture_output=True,
+            )
+            self.changed.append(f"ssh key {key}")
+        key.chmod(0o600)
+        return key
+
+    def _ensure_network(self) -> None:
+        net = inspect("network", self.spec.network)
+        if net is not None:
+            subnets = [s.get("subnet") for s in net.get("subnets") or []]
+            internal = bool(net.get("internal"))
+            if self.spec.subnet not in subnets or internal != self.spec.internal:
+                raise AirlockError(
+                    f"lab network {self.spec.network} exists with subnet {subnets} "
+                    f"internal={internal}, not {self.spec.subnet} internal={self.spec.internal}; "
+                    f"run `airlock lab down --name {self.spec.name}` first"
+                )
+            return
+        self._check_subnet_free()
+        args = [
+            "network",
+            "create",
+            "--subnet",
+            self.spec.subnet,
+            "--label",
+            f"{LABEL}={self.spec.name}",
+        ]
+        if self.spec.internal:
+            args.append("--internal")
+        podman(*args, self.spec.network)
+        self.changed.append(f"network {self.spec.network} ({self.spec.subnet})")
+
+    def _check_subnet_free(self) -> None:
+        wanted = ipaddress.IPv4Network(self.spec.subnet)
+        for net in list_json("network"):
+            for sub in net.get("subnets") or []:
+                if ipaddress.ip_network(sub["subnet"]).overlaps(wanted):
+                    raise AirlockError(
+                        f"subnet {self.spec.subnet} overlaps podman network {net['name']} "
+                        f"({sub['subnet']}); choose another with --subnet"
+                    )
+
+    def _lab_containers(self) -> dict[str, dict]:
+        found = list_json("ps", f"label={LABEL}={self.spec.name}")
+        return {c["Names"][0]: c for c in found}
+
+    def _remove_extra_hosts(self) -> None:
+        wanted = {self.spec.container(h) for h in self.spec.hosts}
+        for name in sorted(set(self._lab_containers()) - wanted):
+            podman("rm", "-f", "-t", "2", name)
+            podman("volume", "rm", "-f", f"{name}-containerd", check=False)
+            self.changed.append(f"removed host {name}")
+
+    def _ensure_host(self, host: LabHost, image: str, key: Path) -> None:
+        name = self.spec.container(host)
+        info = inspect("container", name)
+        if info is not None:
+            self._check_same(host, info, image)
+            if not info["State"]["Running"]:
+                podman("start", name)
+                self.changed.append(f"started {host.name}")
+            return
+        if inspect("volume", self.spec.volume(host)) is None:
+            podman(
+                "volume", "create", "--label", f"{LABEL}={self.spec.name}", self.spec.volume(host)
+            )
+        podman(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--hostname",
+            host.name,
+            "--network",
+            self.spec.network,
+            "--ip",
+            host.ip,
+            "--privileged",
+            "--systemd=always",
+            "--label",
+            f"{LABEL}={self.spec.name}",
+            "--label",
+            f"io.airlock.role={host.role}",
+            "--label",
+            f"io.airlock.ip={host.ip}",
+            "-v",
+            f"{self.spec.volume(host)}:/var/lib/containerd",
+            "-v",
+            f"{key}.pub:/root/.ssh/authorized_keys:ro,Z",
+            image,
+            "/sbin/init",
+        )
+        self.changed.append(f"created {host.name} ({host.ip})")
+
+    def _check_same(self, host: LabHost, info: dict, image: str) -> None:
+        labels = info.get("Config", {}).get("Labels") or {}
+        if labels.get("io.airlock.ip") != host.ip or info.get("ImageName") != image:
+            raise AirlockError(
+                f"lab host {host.name} exists with another address or image "
+                f"({labels.get('io.airlock.ip')}, {info.get('ImageName')}); "
+                f"run `airlock lab down --name {self.spec.name}` and `lab up` again"
+            )
+
+    def _wait_booted(self) -> None:
+        deadline = time.monotonic() + BOOT_DEADLINE_S
+        pending = {self.spec.container(h) for h in self.spec.hosts}
+        while pending:
+            for name in sorted(pending):
+                state = podman("exec", name, "systemctl", "is-active", "ssh", check=False).strip()
+                if state == "active":
+                    pending.discard(name)
+            if pending and time.monotonic() > deadline:
+                raise AirlockError(
+                    f"lab hosts {', '.join(sorted(pending))} did not start sshd within "
+                    f"{BOOT_DEADLINE_S:.0f}s; inspect with `podman logs NAME` "
+                    f"(CONTAINERS_CONF={state_dir() / 'containers.conf'})"
+                )
+            if pending:
+                time.sleep(0.5)
+
+    def _write_known_hosts(self) -> Path:
+        lines = []
+        for host in self.spec.hosts:
+            pub = podman(
+                "exec", self.spec.container(host), "cat", "/etc/ssh/ssh_host_ed25519_key.pub"
+            )
+            keytype, keydata = pub.split()[:2]
+            lines.append(f"{host.ip} {keytype} {keydata}\n")
+        path = lab_dir(self.spec.name) / "known_hosts"
+        content = "".join(lines)
+        if not path.is_file() or path.read_text() != content:
+            path.write_text(content)
+        return path
+
+    def _check_ssh(self, key: Path, known_hosts: Path) -> None:
+        for host in self.spec.hosts:
+            cmd = [*ssh_command(key, known_hosts, host.ip), "true"]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+            if proc.returncode != 0:
+                raise AirlockError(
+                    f"lab host {host.name}: SSH to root@{host.ip} failed: "
+                    f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}; "
+                    f"try `airlock lab down --name {self.spec.name}` and `lab up` again"
+                )
+
+    # ---- down / status / ssh ----------------------------------------------------------
+    def down(self) -> list[str]:
+        removed = []
+        for name in sorted(self._lab_containers()):
+            podman("rm", "-f", "-t", "2", name)
+            removed.append(f"container {name}")
+        for vol in list_json("volume", f"label={LABEL}={self.spec.name}"):
+            podman("volume", "rm", "-f", vol["Name"])
+            removed.append(f"volume {vol['Name']}")
+        if inspect("network", self.spec.network) is not None:
+            podman("network", "rm", "-f", self.spec.network)
+            removed.append(f"network {self.spec.network}")
+        state = state_dir() / "labs" / self.spec.name
+        if state.exists():
+            shutil.rmtree(state)
+            removed.append(f"state {state}")
+        inv = self.spec.inventory_dir
+        if inv is not None and inv.exists() and (inv / "hosts.yml").is_file():
+            shutil.rmtree(inv)
+            removed.append(f"inventory {inv}")
+        return removed
+
+    def status(self) -> list[tuple[str, str, str, str]]:
+        """(host, role, ip, state) of every container of this lab."""
+        rows = []
+        for name, info in sorted(self._lab_containers().items()):
+            labels = info.get("Labels") or {}
+            host = name.removeprefix(f"airlock-{self.spec.name}-")
+            rows.append(
+                (
+                    host,
+                    labels.get("io.airlock.role", "?"),
+                    labels.get("io.airlock.ip", "?"),
+                    info.get("State", "?"),
+                )
+            )
+        return rows
+
+    def ssh_argv(self, host_name: str, command: list[str]) -> list[str]:
+        info = self._lab_containers().get(self.spec.container(host_name))
+        key = lab_dir(self.spec.name) / "id_ed25519"
+        known = lab_dir(self.spec.name) / "known_hosts"
+        if info is None:
+            names = ", ".join(row[0] for row in self.status()) or "none (run `airlock lab up`)"
+            raise AirlockError(f"lab {self.spec.name} has no host {host_name!r}; hosts: {names}")
+        if not key.is_file() or not known.is_file():
+            raise AirlockError(f"lab {self.spec.name} is not up; run `airlock lab up` first")
+        return ssh_command(key, known, (info.get("Labels") or {})["io.airlock.ip"]) + command
+
+
+def ssh_command(key: Path, known_hosts: Path, ip: str) -> list[str]:
+    return [
+        "ssh",
+        "-i",
+        str(key),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"UserKnownHostsFile={known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "ConnectTimeout=10",
+        "-o",
+        "LogLevel=ERROR",
+        f"root@{ip}",
+    ]
+
+
+def exec_ssh(argv: list[str]) -> None:
+    os.execvp(argv[0], argv)

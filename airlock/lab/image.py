@@ -1,0 +1,145 @@
+"""The lab host image: Debian 12 with systemd, sshd and python3, built offline here.
+
+Built from Debian's archive with debootstrap (no registry pull), imported into podman,
+and tagged with a hash of this recipe: a second `lab up` reuses it, and changing the
+recipe builds a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from airlock.errors import AirlockError, CommandError
+from airlock.paths import state_dir
+from airlock.podman import podman_env, podman_ok, require_podman
+
+SUITE = "bookworm"
+PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "python3",
+    "python3-apt",
+    "openssh-server",
+    "iproute2",
+    "iputils-ping",
+    "procps",
+    "sudo",
+    "ca-certificates",
+    "curl",
+    "kmod",
+    "gnupg",
+    "less",
+)
+APT_SOURCES = f"""\
+deb http://deb.debian.org/debian {SUITE} main
+deb http://deb.debian.org/debian {SUITE}-updates main
+deb http://deb.debian.org/debian-security {SUITE}-security main
+"""
+# sshd host keys are made at first boot, so no two lab hosts share them.
+HOSTKEY_UNIT = """\
+[Unit]
+Description=Generate this host's own SSH host keys (airlock lab)
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+"""
+SSHD_CONFIG = "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n"
+RECIPE_VERSION = "3"
+
+
+def image_tag() -> str:
+    recipe = "\n".join([RECIPE_VERSION, SUITE, *PACKAGES, APT_SOURCES, HOSTKEY_UNIT, SSHD_CONFIG])
+    return f"localhost/airlock-lab:{SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+
+
+def ensure_image(log: Callable[[str], None]) -> str:
+    """Return the lab image tag, building it first when it is not in podman's store."""
+    tag = image_tag()
+    if podman_ok("image", "exists", tag):
+        return tag
+    if shutil.which("debootstrap") is None:
+        raise AirlockError(
+            "debootstrap is not installed; run scripts/bootstrap (or apt-get install debootstrap)"
+        )
+    started = time.monotonic()
+    log(f"building lab image {tag} from Debian {SUITE} packages (once; about a minute)")
+    work = state_dir() / "cache"
+    work.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work, prefix="rootfs-") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        _debootstrap(rootfs)
+        _configure_rootfs(rootfs)
+        _import(rootfs, tag)
+    log(f"lab image built in {time.monotonic() - started:.0f}s")
+    return tag
+
+
+def _debootstrap(rootfs: Path) -> None:
+    cmd = [
+        "debootstrap",
+        "--variant=minbase",
+        f"--include={','.join(PACKAGES)}",
+        SUITE,
+        str(rootfs),
+        "http://deb.debian.org/debian",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise CommandError(
+            cmd,
+            proc.returncode,
+            proc.stdout.decode(errors="replace")[-2000:],
+            hint="check that Debian's archive is reachable (apt-get update works)",
+        )
+
+
+def _configure_rootfs(rootfs: Path) -> None:
+    (rootfs / "etc/apt/sources.list").write_text(APT_SOURCES)
+    (rootfs / "etc/machine-id").write_text("")
+    (rootfs / "var/lib/dbus/machine-id").unlink(missing_ok=True)
+    for key in (rootfs / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+    (rootfs / "etc/ssh/sshd_config.d/airlock-lab.conf").write_text(SSHD_CONFIG)
+    unit = rootfs / "etc/systemd/system/airlock-ssh-hostkeys.service"
+    unit.write_text(HOSTKEY_UNIT)
+    wants = rootfs / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (wants / unit.name).symlink_to(f"/etc/systemd/system/{unit.name}")
+    ssh_dir = rootfs / "root/.ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    ssh_dir.chmod(0o700)
+    shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
+    (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True)
+
+
+def _import(rootfs: Path, tag: str) -> None:
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+    cmd = [
+        require_podman(),
+        "import",
+        "--change",
+        'CMD ["/sbin/init"]',
+        "--change",
+        "STOPSIGNAL=SIGRTMIN+3",
+        "-",
+        tag,
+    ]
+    proc = subprocess.run(cmd, stdin=tar.stdout, capture_output=True, env=podman_env(), check=False)
+    if tar.stdout is not None:
+        tar.stdout.close()
+    tar.wait()
+    if proc.returncode != 0 or tar.returncode != 0:
+        raise CommandError(cmd, proc.returncode, proc.stderr.decode(errors="replace"))
