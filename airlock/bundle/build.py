@@ -1,0 +1,121 @@
+"""`airlock bundle build`: manifest -> verified downloads -> one archive.
+
+The same path serves both profiles: production fetches from upstream (or a mirror), the
+lab profile first makes its artifacts locally and writes a manifest pointing at them
+(file:// URLs), then comes through here exactly like production.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from airlock.bundle.archive import Member, write_bundle
+from airlock.bundle.download import Cache, DownloadError, Request, fetch_all
+from airlock.bundle.manifest import Manifest, ResolvedArtifact
+
+DEFAULT_OUTPUT = "airlock-bundle.tar"
+
+
+@dataclass
+class BuildOptions:
+    """What to build: the manifest, which architectures, where to, and how."""
+
+    manifest: Manifest
+    arches: Sequence[str]
+    output: Path
+    cache: Cache
+    mirrors: dict[str, str] = field(default_factory=dict)
+    jobs: int = 4
+    profile: str = "production"
+    extra_members: Sequence[Member] = ()
+    sign: Callable[[bytes], bytes] | None = None
+    progress: bool | None = None
+
+
+@dataclass
+class BuildResult:
+    """What a build produced."""
+
+    output: Path
+    artifacts: int
+    fetched: int
+    reused: int
+    size: int
+    seconds: float
+
+
+def host_arch() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def plan(opts: BuildOptions) -> list[ResolvedArtifact]:
+    """Every artifact of every requested architecture, URLs resolved."""
+    out: list[ResolvedArtifact] = []
+    for arch in opts.arches:
+        out += opts.manifest.resolve(arch, opts.mirrors)
+    return out
+
+
+def print_plan(items: Sequence[ResolvedArtifact], extra: Sequence[Member],
+               stream: TextIO | None = None) -> None:
+    """The --dry-run listing: every source and its target in the bundle."""
+    stream = stream or sys.stdout
+    for item in items:
+        stream.write(f"{item.url}\n    -> {item.target}  sha256:{item.sha256}\n")
+    for member in extra:
+        stream.write(f"{member.source}\n    -> {member.arcname}  sha256:{member.sha256}\n")
+    stream.write(f"{len(items) + len(extra)} files\n")
+
+
+def build(opts: BuildOptions) -> BuildResult:
+    """Fetch and verify everything, then write the archive. Raises DownloadError on failures,
+    after every other artifact has been fetched and cached."""
+    start = time.monotonic()
+    items = plan(opts)
+    requests = [Request(i.url, i.sha256, f"{i.name} ({i.arch})") for i in items]
+    outcome = fetch_all(requests, opts.cache, jobs=opts.jobs, progress=opts.progress)
+    if outcome.errors:
+        details = "\n  - ".join(str(e) for e in outcome.errors.values())
+        raise DownloadError(
+            f"{len(outcome.errors)} of {len(set(r.sha256 for r in requests))} artifacts failed "
+            f"(the others are cached and will not be fetched again):\n  - {details}"
+        )
+    members = [
+        Member(i.target, outcome.paths[i.sha256], i.sha256, outcome.paths[i.sha256].stat().st_size)
+        for i in items
+    ]
+    members += list(opts.extra_members)
+    write_bundle(opts.output, members, _manifest_doc(opts, items, members), opts.sign)
+    return BuildResult(
+        output=opts.output, artifacts=len(members), fetched=outcome.fetched,
+        reused=outcome.reused, size=opts.output.stat().st_size,
+        seconds=time.monotonic() - start,
+    )
+
+
+def _manifest_doc(
+    opts: BuildOptions, items: Sequence[ResolvedArtifact], members: Sequence[Member]
+) -> dict[str, Any]:
+    sizes = {m.arcname: m.size for m in members}
+    return {
+        "schema": 1,
+        "profile": opts.profile,
+        "kube_version": opts.manifest.kube_version,
+        "architectures": list(opts.arches),
+        "components": opts.manifest.components,
+        "artifacts": [
+            {
+                "name": i.name, "component": i.component, "kind": i.kind,
+                "version": i.version, "arch": i.arch, "source": i.url, "path": i.target,
+                "sha256": i.sha256, "size": sizes[i.target], "roles": list(i.roles),
+            }
+            for i in items
+        ],
+    }
