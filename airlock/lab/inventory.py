@@ -44,6 +44,7 @@ def group_vars(spec: LabSpec, key: Path, known_hosts: Path) -> dict[str, Any]:
         ),
         "airlock_cluster_name": spec.name,
         "airlock_api_vip": spec.vip,
+        "airlock_host_cidr": spec.subnet,
     }
 
 

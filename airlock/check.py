@@ -1,0 +1,133 @@
+"""`airlock check`: validate an inventory, then every host, before anything is changed."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from airlock.inventory import Inventory, Problem, known_settings, load_inventory, validate
+from airlock.paths import project_root
+from airlock.runner import RunRequest, RunResult, failure_message, run_playbook
+
+PYTHON_TASK = "Check that python3 is installed"
+PREFLIGHT_TASK = "Check OS, swap, ports, disk, clock and network"
+
+
+def static_problems(inventory: Path) -> tuple[Inventory, list[Problem]]:
+    inv = load_inventory(inventory)
+    known = known_settings()
+    problems = validate(inv, known)
+    problems += version_problems(inv, known)
+    return inv, problems
+
+
+def version_problems(inv: Inventory, known: dict[str, Any]) -> list[Problem]:
+    """Versions the inventory asks for must be in the offline bundle's manifest."""
+    manifest_path = project_root() / "offline-bundle" / "manifest.yml"
+    version = inv.settings.get("airlock_kube_version", known.get("airlock_kube_version"))
+    if not manifest_path.is_file() or not version or "{{" in str(version):
+        return []
+    from airlock.bundle.manifest import load_manifest
+
+    manifest = load_manifest(manifest_path)
+    component = next((c for c in ("kubernetes", "kubeadm") if c in manifest.components), None)
+    if component is None or manifest.has_version(component, str(version)):
+        return []
+    return [
+        Problem(
+            "setting airlock_kube_version",
+            f"{version} is not in the bundle manifest (it has {component} "
+            f"{manifest.version_of(component)})",
+            f'set airlock_kube_version: "{manifest.version_of(component)}" or build a bundle '
+            "with that version",
+        )
+    ]
+
+
+def host_problems(inv: Inventory, limit: str = "") -> tuple[list[Problem], RunResult]:
+    """Run playbooks/check.yml on every host and turn its events into problems."""
+    req = RunRequest(project_root() / "playbooks" / "check.yml", inv.source, limit=limit)
+    result = run_playbook(req, out=io.StringIO(), quiet=True)
+    max_skew = float(inv.settings.get("airlock_max_clock_skew", 2))
+    problems: list[Problem] = []
+    answered: set[str] = set()
+    for event in result.events:
+        problems += _event_problems(event, max_skew, answered)
+    for host in sorted(set(inv.hosts) - answered):
+        if not limit and not any(p.subject == f"host {host}" for p in problems):
+            problems.append(
+                Problem(f"host {host}", "was not checked", f"see the run log in {result.run_dir}")
+            )
+    return problems, result
+
+
+def _event_problems(event: dict[str, Any], max_skew: float, answered: set[str]) -> list[Problem]:
+    kind = event.get("event", "")
+    data = event.get("event_data") or {}
+    host = data.get("host", "")
+    res = data.get("res") or {}
+    subject = f"host {host}"
+    if kind == "runner_on_unreachable":
+        answered.add(host)
+        return [
+            Problem(
+                subject,
+                f"cannot be reached over SSH: {failure_message(res)}",
+                "check ansible_host, ansible_user and the SSH key, and that sshd runs",
+            )
+        ]
+    if kind == "runner_on_failed":
+        answered.add(host)
+        return [_failed_problem(subject, data.get("task", ""), res)]
+    if kind == "runner_on_ok" and data.get("task") == PREFLIGHT_TASK:
+        answered.add(host)
+        found = [Problem(subject, *_split(line)) for line in res.get("problems") or []]
+        skew = _clock_skew(event, res)
+        if skew is not None and abs(skew) > max_skew:
+            found.append(
+                Problem(
+                    subject,
+                    f"clock differs from the controller's by {skew:+.1f}s",
+                    "synchronise it with chrony/NTP (allowed: "
+                    f"{max_skew:g}s, airlock_max_clock_skew)",
+                )
+            )
+        return found
+    return []
+
+
+def _failed_problem(subject: str, task: str, res: dict[str, Any]) -> Problem:
+    message = failure_message(res)
+    lowered = message.lower()
+    if task == PYTHON_TASK:
+        return Problem(subject, "has no python3", "install python3 on it (apt-get install python3)")
+    if "sudo" in lowered or "become" in lowered or "privilege" in lowered:
+        return Problem(
+            subject,
+            f"privilege escalation failed: {message}",
+            "allow the SSH user passwordless sudo, or set ansible_become_password",
+        )
+    return Problem(
+        subject,
+        f"check task '{task}' failed: {message}",
+        "fix what the message says and run airlock check again",
+    )
+
+
+def _split(line: str) -> tuple[str, str]:
+    what, _, fix = line.partition("; ")
+    return what, fix or "see the message"
+
+
+def _clock_skew(event: dict[str, Any], res: dict[str, Any]) -> float | None:
+    """Host clock minus the controller's at the moment the result arrived."""
+    host_time, created = res.get("host_time"), event.get("created")
+    if host_time is None or not created:
+        return None
+    received = datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
+    # The host's reading is older than the receipt by the transfer time (well under a
+    # second over a persistent SSH connection), so only its lower bound is loosened.
+    skew = float(host_time) - received
+    return 0.0 if -1.0 <= skew <= 0.0 else skew
