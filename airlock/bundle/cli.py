@@ -140,7 +140,10 @@ def _default_manifest() -> Path:
 def main(argv: list[str] | None = None) -> int:
     """`python -m airlock.bundle`: the bundle commands alone (used by playbooks on hosts
     where only the controller's venv runs, and before the main CLI registers them)."""
-    parser = argparse.ArgumentParser(prog="airlock-bundle")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] != ["bundle"]:  # `python -m airlock.bundle verify X` == `... bundle verify X`
+        argv.insert(0, "bundle")
+    parser = argparse.ArgumentParser(prog="python -m airlock.bundle")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     try:
