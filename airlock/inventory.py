@@ -67,6 +67,15 @@ class Inventory:
         return self.groups.get(group, [])
 
 
+_PLUGINS_READY: list[bool] = []
+
+
+def _init_plugins(init: Any) -> None:
+    if not _PLUGINS_READY:
+        init()
+        _PLUGINS_READY.append(True)
+
+
 def load_inventory(path: Path) -> Inventory:
     """Read an inventory file or directory with Ansible's inventory manager."""
     if not path.exists():
@@ -77,7 +86,7 @@ def load_inventory(path: Path) -> Inventory:
     from ansible.utils.display import Display
 
     Display().verbosity = 0
-    init_plugin_loader()
+    _init_plugins(init_plugin_loader)
     from ansible import constants
     from ansible.plugins.loader import vars_loader
 

@@ -70,7 +70,7 @@ class LabSpec:
             self.inventory_dir = (
                 project_root() / "inventories" / "lab"
                 if self.name == "lab"
-                else lab_dir(self.name) / "inventory"
+                else state_dir() / "labs" / self.name / "inventory"
             )
 
     @property

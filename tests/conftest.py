@@ -1,0 +1,84 @@
+"""Shared pytest setup: import paths, the airlock CLI, and lab fixtures."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Our modules and module_utils are imported as the collection airlock.cluster.
+sys.path.insert(0, str(ROOT / "collections"))
+VENV_BIN = Path(sys.executable).parent
+AIRLOCK = str(VENV_BIN / "airlock")
+
+
+def run_airlock(
+    *args: str, check: bool = False, timeout: float = 900
+) -> subprocess.CompletedProcess:
+    env = dict(
+        os.environ,
+        AIRLOCK_HOME=str(ROOT),
+        PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    proc = subprocess.run(
+        [AIRLOCK, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"airlock {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
+def podman_json(*args: str) -> list[dict]:
+    env = dict(os.environ, CONTAINERS_CONF=str(ROOT / ".airlock" / "containers.conf"))
+    out = subprocess.run(
+        ["podman", *args, "--format", "json"], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    return json.loads(out or "[]") or []
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+def _require_podman() -> None:
+    if shutil.which("podman") is None:
+        pytest.fail("podman is missing: run scripts/bootstrap (tests never skip silently)")
+
+
+@pytest.fixture(scope="session")
+def test_lab() -> Iterator[dict[str, str]]:
+    """A real 3+2 lab named `pytest`, shared by the tests that need hosts; removed after."""
+    _require_podman()
+    name = "pytest"
+    run_airlock("lab", "down", "--name", name)
+    run_airlock(
+        "lab",
+        "up",
+        "--name",
+        name,
+        "--masters",
+        "3",
+        "--workers",
+        "2",
+        "--subnet",
+        "10.77.30.0/24",
+        check=True,
+    )
+    yield {"name": name, "inventory": str(ROOT / ".airlock" / "labs" / name / "inventory")}
+    run_airlock("lab", "down", "--name", name, check=True)
