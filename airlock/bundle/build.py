@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from airlock.bundle import debrepo
 from airlock.bundle.archive import Member, write_bundle
 from airlock.bundle.download import Cache, DownloadError, Request, fetch_all
 from airlock.bundle.manifest import Manifest, ResolvedArtifact
@@ -91,6 +92,9 @@ def build(opts: BuildOptions) -> BuildResult:
         Member(i.target, outcome.paths[i.sha256], i.sha256, outcome.paths[i.sha256].stat().st_size)
         for i in items
     ]
+    debs = [m for m, i in zip(members, items, strict=True) if i.kind == "deb"]
+    if debs:
+        members += debrepo.index_members(debs, opts.cache.root / "repo-index", {})
     members += list(opts.extra_members)
     write_bundle(opts.output, members, _manifest_doc(opts, items, members), opts.sign)
     return BuildResult(

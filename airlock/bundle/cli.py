@@ -89,7 +89,7 @@ def build_command(args: argparse.Namespace) -> int:
         from airlock.bundle.lab import prepare_lab
 
         manifest_path = prepare_lab(state_dir() / "cache" / "lab", arches, manifest_path,
-                                    dry_run=args.dry_run)
+                                    dry_run=args.dry_run, downloads=Cache(cache_dir))
     manifest = load_manifest(manifest_path or _default_manifest())
     if not args.no_wheels:
         from airlock.bundle.wheels import wheel_members

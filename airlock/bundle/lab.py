@@ -1,0 +1,282 @@
+"""The lab profile: make here what production downloads, then feed the same pipeline.
+
+This machine reaches only the Go module proxy, PyPI and Debian's archive, so:
+- Kubernetes programs, etcd, coredns, flannel, its CNI plugin, crictl and pause are built
+  from their Go modules (airlock.bundle.gobuild);
+- containerd, runc, the CNI plugins and every OS package the hosts need come from
+  Debian's archive, resolved with their dependencies (airlock.bundle.debrepo);
+- the container images kubeadm pulls are assembled here as OCI archives from those
+  binaries, under the names and tags kubeadm expects (airlock.bundle.oci).
+
+The result is a manifest of the same schema as production's, written to
+`<cache>/manifest.yml`: local artifacts under the `lab` mirror (file:// URLs), .debs under
+the `debian` mirrors (their real archive URLs). `airlock bundle build` then downloads,
+verifies and packs it exactly as it does production.
+
+Kubernetes v1.34.4: the newest 1.34 release the module proxy serves here; 1.34 is the last
+minor whose kubelet only warns on cgroup v1 (this kernel); 1.35 would need
+failCgroupV1: false.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from airlock.bundle import debrepo, gobuild, oci
+from airlock.bundle.download import Cache, Request, fetch_all, sha256_file
+from airlock.errors import AirlockError
+
+KUBE_VERSION = "v1.34.4"
+ETCD_VERSION = "v3.6.5"  # kubeadm v1.34.4 asks for registry.k8s.io/etcd:3.6.5-0
+COREDNS_VERSION = "v1.12.1"  # ... and registry.k8s.io/coredns/coredns:v1.12.1
+PAUSE_VERSION = "3.10.1"  # ... and registry.k8s.io/pause:3.10.1
+FLANNEL_VERSION = "v0.27.4"
+FLANNEL_CNI_VERSION = "v1.0.1"  # containernetworking/plugins, the last with meta/flannel
+CRICTL_VERSION = "v1.34.0"
+CODENAME = "bookworm"
+NODE = ("kube_control_plane", "kube_node")
+CONTROL = ("kube_control_plane",)
+# What hosts install from the OS package repository (Debian 12 names).
+HOST_PACKAGES = ("conntrack", "socat", "ipset", "iptables", "ebtables", "ethtool", "chrony",
+                 "haproxy", "keepalived", "containerd", "runc", "containernetworking-plugins",
+                 "nginx-light", "ca-certificates", "curl")
+# Userland the kube-proxy and flannel images need besides their own binary.
+NET_IMAGE_PACKAGES = ("iptables", "conntrack")
+
+
+def _k8s(name: str) -> gobuild.GoTarget:
+    return gobuild.GoTarget(name, "k8s.io/kubernetes", KUBE_VERSION,
+                            f"k8s.io/kubernetes/cmd/{name}", "kubernetes",
+                            gobuild.kube_ldflags(KUBE_VERSION))
+
+
+GO_TARGETS: tuple[gobuild.GoTarget, ...] = (
+    *(_k8s(n) for n in ("kubeadm", "kubectl", "kubelet", "kube-scheduler", "kube-proxy",
+                        "kube-controller-manager", "kube-apiserver")),
+    gobuild.GoTarget("etcd", "go.etcd.io/etcd/server/v3", ETCD_VERSION,
+                     "go.etcd.io/etcd/server/v3", "etcd-server"),
+    gobuild.GoTarget("etcdctl", "go.etcd.io/etcd/etcdctl/v3", ETCD_VERSION,
+                     "go.etcd.io/etcd/etcdctl/v3", "etcdctl"),
+    gobuild.GoTarget("coredns", "github.com/coredns/coredns", COREDNS_VERSION,
+                     "github.com/coredns/coredns", "coredns"),
+    gobuild.GoTarget("flanneld", "github.com/flannel-io/flannel", FLANNEL_VERSION,
+                     "github.com/flannel-io/flannel", "flannel",
+                     (f"-X github.com/flannel-io/flannel/pkg/version.Version={FLANNEL_VERSION}",)),
+    gobuild.GoTarget("flannel", "github.com/containernetworking/plugins", FLANNEL_CNI_VERSION,
+                     "github.com/containernetworking/plugins/plugins/meta/flannel",
+                     "cni-plugins"),
+    gobuild.GoTarget("crictl", "sigs.k8s.io/cri-tools", CRICTL_VERSION,
+                     "sigs.k8s.io/cri-tools/cmd/crictl", "cri-tools"),
+)
+
+
+@dataclass(frozen=True)
+class LabImage:
+    """An image kubeadm (or the CNI manifest) pulls, and the binaries it is made of."""
+
+    name: str
+    reference: str
+    binaries: Sequence[tuple[str, str]]  # (built program, path in image)
+    entrypoint: Sequence[str] = ()
+    roles: Sequence[str] = NODE
+    needs_net_tools: bool = False
+
+
+IMAGES = (
+    *(LabImage(n, f"registry.k8s.io/{n}:{KUBE_VERSION}", [(n, f"/usr/local/bin/{n}")],
+               roles=CONTROL)
+      for n in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")),
+    LabImage("kube-proxy", f"registry.k8s.io/kube-proxy:{KUBE_VERSION}",
+             [("kube-proxy", "/usr/local/bin/kube-proxy")], needs_net_tools=True),
+    LabImage("etcd", f"registry.k8s.io/etcd:{ETCD_VERSION.lstrip('v')}-0",
+             [("etcd", "/usr/local/bin/etcd"), ("etcdctl", "/usr/local/bin/etcdctl")],
+             roles=CONTROL),
+    LabImage("coredns", f"registry.k8s.io/coredns/coredns:{COREDNS_VERSION}",
+             [("coredns", "/coredns")], entrypoint=["/coredns"]),
+    LabImage("pause", f"registry.k8s.io/pause:{PAUSE_VERSION}", [("pause", "/pause")],
+             entrypoint=["/pause"]),
+    LabImage("flannel", f"ghcr.io/flannel-io/flannel:{FLANNEL_VERSION}",
+             [("flanneld", "/opt/bin/flanneld"), ("flannel", "/opt/cni/bin/flannel")],
+             entrypoint=["/opt/bin/flanneld"], needs_net_tools=True),
+)
+
+BINARY_ROLES = {"kubeadm": NODE, "kubelet": NODE, "kubectl": NODE, "crictl": NODE,
+                "flannel": NODE, "etcd": ("etcd",), "etcdctl": ("etcd",)}
+
+
+def prepare_lab(cache_dir: Path, arches: Sequence[str], manifest: Path | None = None,
+                dry_run: bool = False, downloads: Cache | None = None) -> Path:
+    """Build what is missing (Go programs, images), resolve packages; write the manifest."""
+    if manifest is not None:
+        raise AirlockError("--manifest cannot be combined with --profile lab: the lab profile "
+                           "writes its own manifest (under .airlock/cache/lab/manifest.yml)")
+    for arch in arches:
+        if arch != "amd64":
+            raise AirlockError(f"the lab profile builds for amd64 only (asked: {arch}); "
+                               "drop --arch or use --arch amd64")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    out = cache_dir / "manifest.yml"
+    if dry_run and out.is_file():
+        return out
+    arch = "amd64"
+    binaries = _build_programs(cache_dir, arch)
+    debs = _resolve_debs(cache_dir)
+    images = _build_images(cache_dir, arch, binaries, debs,
+                           downloads or Cache(cache_dir / "downloads"))
+    doc = _manifest_doc(cache_dir, arch, binaries, images, debs)
+    out.write_text("# Generated by `airlock bundle build --profile lab`; do not edit.\n"
+                   + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return out
+
+
+def _log(message: str) -> None:
+    print(f"lab: {message}", file=sys.stderr, flush=True)
+
+
+def _build_programs(cache: Path, arch: str) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for target in GO_TARGETS:
+        path = gobuild.output_path(cache, target, arch)
+        if not path.is_file():
+            _log(f"building {target.name} {target.version} from {target.module} (slow)")
+            start = time.monotonic()
+            gobuild.build(target, arch, cache)
+            _log(f"built {target.name} in {time.monotonic() - start:.0f} s")
+        out[target.name] = path
+    out["pause"] = _build_pause(cache, arch)
+    return out
+
+
+def _build_pause(cache: Path, arch: str) -> Path:
+    from airlock.paths import project_root
+
+    out = cache / "bin" / arch / PAUSE_VERSION / "pause"
+    if out.is_file():
+        return out
+    src = project_root() / "offline-bundle" / "lab" / "pause"
+    work = cache / "gomod" / "pause"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(src, work)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."],
+                   cwd=work, check=True, env={**_go_env(arch)})
+    return out
+
+
+def _go_env(arch: str) -> dict[str, str]:
+    return {**os.environ, "CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": arch}
+
+
+def _resolve_debs(cache: Path) -> list[debrepo.DebPackage]:
+    # Resolution asks apt, which is quick; pinning happens in the manifest written below.
+    return debrepo.resolve(sorted(set(HOST_PACKAGES) | set(NET_IMAGE_PACKAGES)))
+
+
+def _net_tree(cache: Path, debs: list[debrepo.DebPackage], downloads: Cache) -> Path:
+    """iptables, conntrack and their libraries, unpacked: a layer for kube-proxy/flannel."""
+    wanted = set(debrepo._closure(NET_IMAGE_PACKAGES))
+    chosen = [d for d in debs if d.name in wanted]
+    key = sha256_text("".join(d.sha256 for d in chosen))[:16]
+    tree = cache / "trees" / f"net-{key}"
+    if tree.is_dir():
+        return tree
+    outcome = fetch_all([Request(d.url, d.sha256, d.name) for d in chosen],
+                        downloads, progress=False)
+    if outcome.errors:
+        raise AirlockError("; ".join(str(e) for e in outcome.errors.values()))
+    tmp = tree.with_name(tree.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for deb in chosen:
+        subprocess.run(["dpkg-deb", "-x", str(outcome.paths[deb.sha256]), str(tmp)], check=True)
+    for doc in ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale"):
+        shutil.rmtree(tmp / doc, ignore_errors=True)
+    tmp.rename(tree)
+    return tree
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _build_images(cache: Path, arch: str, binaries: dict[str, Path],
+                  debs: list[debrepo.DebPackage], downloads: Cache,
+                  ) -> dict[str, tuple[LabImage, Path]]:
+    out = {}
+    net_tree: Path | None = None
+    for image in IMAGES:
+        inputs = "".join(sha256_file(binaries[b]) for b, _ in image.binaries)
+        if image.needs_net_tools:
+            net_tree = net_tree or _net_tree(cache, debs, downloads)
+            inputs += net_tree.name
+        key = sha256_text(image.reference + inputs)[:16]
+        tag = image.reference.rsplit(":", 1)[1]
+        path = cache / "images" / arch / f"{image.name}_{tag}_{key}.oci.tar"
+        if not path.is_file():
+            _log(f"assembling image {image.reference}")
+            files = [oci.ImageFile(binaries[b], dest) for b, dest in image.binaries]
+            spec = oci.ImageSpec(image.reference, arch, [files], entrypoint=image.entrypoint,
+                                 tree_layers=[net_tree] if image.needs_net_tools and net_tree
+                                 else [])
+            oci.write_oci_archive(spec, path)
+        out[image.name] = (image, path)
+    return out
+
+
+def _manifest_doc(cache: Path, arch: str, binaries: dict[str, Path],
+                  images: dict[str, tuple[LabImage, Path]],
+                  debs: list[debrepo.DebPackage]) -> dict[str, Any]:
+    artifacts: list[dict[str, Any]] = []
+    versions = {t.name: t.version for t in GO_TARGETS} | {"pause": PAUSE_VERSION}
+    for name, path in sorted(binaries.items()):
+        if name not in BINARY_ROLES:
+            continue
+        artifacts.append({
+            "name": name, "kind": "binary", "version": versions[name],
+            "url": "{mirror.lab}/" + str(path.relative_to(cache)).replace(f"/{arch}/", "/{arch}/"),
+            "target": f"bin/{{arch}}/{name}", "roles": list(BINARY_ROLES[name]),
+            "sha256": {arch: sha256_file(path)},
+        })
+    for name, (image, path) in sorted(images.items()):
+        tag = image.reference.rsplit(":", 1)[1]
+        artifacts.append({
+            "name": f"image-{name}", "component": name, "kind": "image", "version": tag,
+            "image": image.reference,
+            "url": "{mirror.lab}/" + str(path.relative_to(cache)).replace(f"/{arch}/", "/{arch}/"),
+            "target": f"images/{{arch}}/{name}_{tag}.oci.tar", "roles": list(image.roles),
+            "sha256": {arch: sha256_file(path)},
+        })
+    for deb in debs:
+        mirror, rest = _deb_mirror(deb.url)
+        artifacts.append({
+            "name": f"deb-{deb.name}", "component": deb.name, "kind": "deb",
+            "version": deb.version, "url": f"{{mirror.{mirror}}}/{rest}",
+            "target": f"debs/{CODENAME}/{deb.filename}", "roles": ["all"],
+            "sha256": {arch: deb.sha256},
+        })
+    return {
+        "schema": 1, "kube_version": KUBE_VERSION, "architectures": [arch],
+        "mirrors": {"lab": cache.resolve().as_uri(),
+                    "debian": "http://deb.debian.org/debian",
+                    "debian_security": "http://deb.debian.org/debian-security"},
+        "artifacts": artifacts,
+    }
+
+
+def _deb_mirror(url: str) -> tuple[str, str]:
+    for name, base in (("debian_security", "/debian-security/"), ("debian", "/debian/")):
+        if base in url:
+            return name, url.split(base, 1)[1]
+    raise AirlockError(f"{url}: not from a Debian archive this manifest knows; "
+                       "use deb.debian.org in the build machine's apt sources")

@@ -1,0 +1,147 @@
+"""Assemble OCI images from files, written as OCI archives (a tar of an OCI image layout).
+
+An archive holds `oci-layout`, `index.json` and `blobs/sha256/...`: one gzip layer per
+group of files, an image config and an image manifest. `index.json` names the image
+twice, as `org.opencontainers.image.ref.name` (the tag, per the image-layout spec) and
+`io.containerd.image.name` (the full reference, which `ctr images import` uses), so
+`ctr -n k8s.io images import --platform linux/ARCH FILE` yields exactly the
+name and tag kubeadm expects. Output is byte-for-byte reproducible (fixed mtimes,
+owners, gzip headers), so the same inputs give the same checksum.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
+MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """A file to put in the image: from `source` on disk to `dest` in the image."""
+
+    source: Path
+    dest: str
+    mode: int = 0o755
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What the image holds and how it starts."""
+
+    reference: str  # registry.k8s.io/kube-apiserver:v1.34.4
+    arch: str
+    layers: Sequence[Sequence[ImageFile]]
+    entrypoint: Sequence[str] = ()
+    cmd: Sequence[str] = ()
+    env: Sequence[str] = field(default=(f"PATH={DEFAULT_PATH}",))
+    tree_layers: Sequence[Path] = ()  # directories whose whole content becomes a layer
+
+
+def write_oci_archive(spec: ImageSpec, output: Path) -> str:
+    """Write the image to `output`; returns the manifest digest (sha256:...)."""
+    blobs: dict[str, bytes] = {}
+    layers, diff_ids = [], []
+    for files in spec.layers:
+        layers.append(_layer(_files_tar(files), blobs, diff_ids))
+    for tree in spec.tree_layers:
+        layers.append(_layer(_tree_tar(tree), blobs, diff_ids))
+    config = {
+        "architecture": spec.arch, "os": "linux",
+        "config": {"Env": list(spec.env), "Entrypoint": list(spec.entrypoint) or None,
+                   "Cmd": list(spec.cmd) or None, "WorkingDir": "/"},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created_by": "airlock bundle build --profile lab"}],
+    }
+    config_desc = _blob(_json(config), MEDIA_CONFIG, blobs)
+    manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
+                "config": config_desc, "layers": layers}
+    manifest_desc = _blob(_json(manifest), MEDIA_MANIFEST, blobs)
+    tag = spec.reference.rsplit(":", 1)[1]
+    manifest_desc["platform"] = {"architecture": spec.arch, "os": "linux"}
+    manifest_desc["annotations"] = {"io.containerd.image.name": spec.reference,
+                                    "org.opencontainers.image.ref.name": tag}
+    index = {"schemaVersion": 2, "manifests": [manifest_desc]}
+    _write_archive(output, index, blobs)
+    return str(manifest_desc["digest"])
+
+
+def _json(doc: object) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _blob(data: bytes, media_type: str, blobs: dict[str, bytes]) -> dict[str, object]:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    blobs[digest] = data
+    return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+
+def _layer(raw: bytes, blobs: dict[str, bytes], diff_ids: list[str]) -> dict[str, object]:
+    diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=6) as gz:
+        gz.write(raw)
+    return _blob(buf.getvalue(), MEDIA_LAYER, blobs)
+
+
+def _info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.size, info.mtime = kind, mode, size, 0
+    info.uid = info.gid = 0
+    return info
+
+
+def _files_tar(files: Sequence[ImageFile]) -> bytes:
+    buf = io.BytesIO()
+    dirs: set[str] = set()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for item in sorted(files, key=lambda f: f.dest):
+            parts = item.dest.strip("/").split("/")
+            for depth in range(1, len(parts)):
+                parent = "/".join(parts[:depth])
+                if parent not in dirs:
+                    dirs.add(parent)
+                    tar.addfile(_info(parent, tarfile.DIRTYPE, 0o755))
+            data = item.source.read_bytes()
+            tar.addfile(_info("/".join(parts), tarfile.REGTYPE, item.mode, len(data)),
+                        io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _tree_tar(root: Path) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(root.rglob("*")):
+            info = tar.gettarinfo(str(path), arcname=str(path.relative_to(root)))
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            if info.isreg():
+                with path.open("rb") as handle:
+                    tar.addfile(info, handle)
+            else:
+                tar.addfile(info)
+    return buf.getvalue()
+
+
+def _write_archive(output: Path, index: dict[str, object], blobs: dict[str, bytes]) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    entries = [("oci-layout", _json({"imageLayoutVersion": "1.0.0"})),
+               ("index.json", _json(index))]
+    entries += [(f"blobs/sha256/{d.split(':', 1)[1]}", data) for d, data in sorted(blobs.items())]
+    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+        for directory in ("blobs", "blobs/sha256"):
+            tar.addfile(_info(directory, tarfile.DIRTYPE, 0o755))
+        for name, data in entries:
+            tar.addfile(_info(name, tarfile.REGTYPE, 0o644, len(data)), io.BytesIO(data))
+    os.replace(tmp, output)

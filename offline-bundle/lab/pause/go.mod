@@ -1,0 +1,3 @@
+module airlock.local/pause
+
+go 1.24.0

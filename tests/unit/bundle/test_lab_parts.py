@@ -1,0 +1,170 @@
+"""The lab profile's parts: go.mod wrappers, OCI archives, the flat apt repository."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+from airlock.bundle import debrepo, gobuild, oci
+from airlock.bundle.archive import Member
+from airlock.bundle.manifest import load_manifest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+K8S_GOMOD = """module k8s.io/kubernetes
+
+go 1.24.0
+
+require (
+	github.com/blang/semver/v4 v4.0.0
+	k8s.io/api v0.0.0
+	k8s.io/client-go v0.0.0
+)
+
+replace (
+	k8s.io/api => ./staging/src/k8s.io/api
+	k8s.io/client-go => ./staging/src/k8s.io/client-go
+)
+"""
+
+ETCD_GOMOD = """module go.etcd.io/etcd/server/v3
+
+require go.etcd.io/etcd/api/v3 v3.6.5
+
+replace go.etcd.io/etcd => ./FORBIDDEN_DEPENDENCY
+"""
+
+
+def test_kubernetes_staging_modules_are_replaced_by_published_versions():
+    target = gobuild.GoTarget("kubeadm", "k8s.io/kubernetes", "v1.34.4",
+                              "k8s.io/kubernetes/cmd/kubeadm", "kubernetes")
+    text = gobuild._wrapper_gomod(target, K8S_GOMOD)
+    assert "require k8s.io/kubernetes v1.34.4" in text
+    assert "\tk8s.io/api => k8s.io/api v0.34.4" in text
+    assert "\tk8s.io/client-go => k8s.io/client-go v0.34.4" in text
+
+
+def test_guard_replaces_are_not_copied():
+    target = gobuild.GoTarget("etcd", "go.etcd.io/etcd/server/v3", "v3.6.5",
+                              "go.etcd.io/etcd/server/v3", "etcd")
+    assert "replace" not in gobuild._wrapper_gomod(target, ETCD_GOMOD)
+
+
+def test_kube_ldflags_stamp_the_version_kubeadm_reads():
+    flags = gobuild.kube_ldflags("v1.34.4")
+    assert "-X k8s.io/component-base/version.gitVersion=v1.34.4" in flags
+    assert "-X k8s.io/component-base/version.gitMinor=34" in flags
+
+
+def _image(tmp_path):
+    binary = tmp_path / "kube-apiserver"
+    binary.write_bytes(b"\x7fELF fake binary")
+    spec = oci.ImageSpec("registry.k8s.io/kube-apiserver:v1.34.4", "amd64",
+                         [[oci.ImageFile(binary, "/usr/local/bin/kube-apiserver")]])
+    out = tmp_path / "img.oci.tar"
+    return spec, out, oci.write_oci_archive(spec, out)
+
+
+def test_oci_archive_is_a_valid_layout_with_kubeadm_names(tmp_path):
+    _, out, digest = _image(tmp_path)
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        assert json.load(tar.extractfile("oci-layout")) == {"imageLayoutVersion": "1.0.0"}
+        index = json.load(tar.extractfile("index.json"))
+        desc = index["manifests"][0]
+        assert desc["digest"] == digest
+        assert desc["annotations"]["io.containerd.image.name"] == \
+            "registry.k8s.io/kube-apiserver:v1.34.4"
+        assert desc["annotations"]["org.opencontainers.image.ref.name"] == "v1.34.4"
+        # Every blob is stored under its own digest.
+        for name in names:
+            if name.startswith("blobs/sha256/") and tar.getmember(name).isfile():
+                data = tar.extractfile(name).read()
+                assert hashlib.sha256(data).hexdigest() == name.rsplit("/", 1)[1]
+        manifest = json.loads(tar.extractfile(f"blobs/sha256/{digest[7:]}").read())
+        config = json.loads(tar.extractfile(
+            f"blobs/sha256/{manifest['config']['digest'][7:]}").read())
+        layer = tar.extractfile(f"blobs/sha256/{manifest['layers'][0]['digest'][7:]}").read()
+    raw = gzip.decompress(layer)
+    assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(raw).hexdigest()]
+    assert config["architecture"] == "amd64"
+    with tarfile.open(fileobj=io.BytesIO(raw)) as layer_tar:
+        member = layer_tar.getmember("usr/local/bin/kube-apiserver")
+        assert member.mode == 0o755
+        assert layer_tar.extractfile(member).read() == b"\x7fELF fake binary"
+
+
+def test_oci_archive_is_reproducible(tmp_path):
+    spec, out, digest = _image(tmp_path)
+    first = out.read_bytes()
+    assert oci.write_oci_archive(spec, out) == digest
+    assert out.read_bytes() == first
+
+
+def _fake_deb(tmp_path, name, version):
+    root = tmp_path / f"{name}-pkg"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(
+        f"Package: {name}\nVersion: {version}\nArchitecture: all\n"
+        "Maintainer: airlock <a@example.org>\nDescription: test package\n")
+    (root / "usr" / "share" / name).mkdir(parents=True)
+    (root / "usr" / "share" / name / "hello").write_text("hi\n")
+    deb = tmp_path / f"{name}_{version}_all.deb"
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)],
+                   check=True, capture_output=True)
+    return deb
+
+
+def test_flat_repository_index(tmp_path):
+    debs = [_fake_deb(tmp_path, "alpha", "1.0"), _fake_deb(tmp_path, "beta", "2:3.1-1")]
+    members = [Member(f"debs/bookworm/{d.name}", d, hashlib.sha256(d.read_bytes()).hexdigest(),
+                      d.stat().st_size) for d in debs]
+    index = {m.arcname: m for m in debrepo.index_members(members, tmp_path / "idx", {})}
+    assert set(index) == {"debs/bookworm/Packages", "debs/bookworm/Packages.gz",
+                          "debs/bookworm/Release"}
+    packages = index["debs/bookworm/Packages"].source.read_text()
+    assert "Package: alpha\n" in packages and "Version: 2:3.1-1\n" in packages
+    assert f"Filename: ./{debs[0].name}\n" in packages
+    assert f"SHA256: {members[1].sha256}\n" in packages
+    release = index["debs/bookworm/Release"].source.read_text()
+    gz = index["debs/bookworm/Packages.gz"]
+    assert f" {gz.sha256} {gz.size} Packages.gz" in release
+    assert gzip.decompress(gz.source.read_bytes()).decode() == packages
+
+
+def test_apt_reads_the_flat_repository(tmp_path):
+    """apt itself (not our parser) accepts the repository and resolves a package from it."""
+    deb = _fake_deb(tmp_path, "airlock-probe", "1.0")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(deb, repo / deb.name)
+    member = Member(f"debs/bookworm/{deb.name}", repo / deb.name,
+                    hashlib.sha256(deb.read_bytes()).hexdigest(), deb.stat().st_size)
+    for m in debrepo.index_members([member], tmp_path / "idx", {}):
+        shutil.copy(m.source, repo / m.arcname.rsplit("/", 1)[1])
+    state = tmp_path / "apt"
+    for sub in ("lists/partial", "cache/archives/partial", "etc/sources.list.d",
+                "etc/preferences.d"):
+        (state / sub).mkdir(parents=True)
+    (state / "etc" / "sources.list").write_text(f"deb [trusted=yes] file:{repo} ./\n")
+    opts = [f"-oDir::State={state}", f"-oDir::Cache={state / 'cache'}",
+            f"-oDir::Etc={state / 'etc'}", f"-oDir::State::status={state / 'status'}"]
+    (state / "status").write_text("")
+    subprocess.run(["apt-get", *opts, "update"], check=True, capture_output=True)
+    shown = subprocess.run(["apt-cache", *opts, "show", "airlock-probe"], check=True,
+                           capture_output=True, text=True).stdout
+    assert f"SHA256: {member.sha256}" in shown
+
+
+def test_production_manifest_is_valid():
+    m = load_manifest(ROOT / "offline-bundle" / "manifest.yml")
+    assert m.kube_version == "v1.34.4"
+    assert m.version_of("kubeadm") == "v1.34.4"
+    for arch in ("amd64", "arm64"):
+        assert {a.name for a in m.resolve(arch)} >= {"kubeadm", "kubelet", "kubectl"}
