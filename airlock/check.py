@@ -32,16 +32,15 @@ def version_problems(inv: Inventory, known: dict[str, Any]) -> list[Problem]:
     from airlock.bundle.manifest import load_manifest
 
     manifest = load_manifest(manifest_path)
-    component = next((c for c in ("kubernetes", "kubeadm") if c in manifest.components), None)
-    if component is None or manifest.has_version(component, str(version)):
+    if str(version).lstrip("v") == manifest.kube_version.lstrip("v"):
         return []
     return [
         Problem(
             "setting airlock_kube_version",
-            f"{version} is not in the bundle manifest (it has {component} "
-            f"{manifest.version_of(component)})",
-            f'set airlock_kube_version: "{manifest.version_of(component)}" or build a bundle '
-            "with that version",
+            f"{version} is not in the bundle manifest {manifest_path.name} "
+            f"(it pins Kubernetes {manifest.kube_version})",
+            f'set airlock_kube_version: "{manifest.kube_version.lstrip("v")}" or build a bundle '
+            "with the version you want (offline-bundle/manifest.yml)",
         )
     ]
 
