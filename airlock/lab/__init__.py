@@ -15,6 +15,7 @@ import subprocess
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -269,44 +270,56 @@ class Lab:
             )
 
     def _wait_booted(self) -> None:
+        def ssh_active(name: str) -> bool:
+            out = podman("exec", name, "systemctl", "is-active", "ssh", check=False)
+            return out.strip() == "active"
+
         deadline = time.monotonic() + BOOT_DEADLINE_S
-        pending = {self.spec.container(h) for h in self.spec.hosts}
-        while pending:
-            for name in sorted(pending):
-                state = podman("exec", name, "systemctl", "is-active", "ssh", check=False).strip()
-                if state == "active":
-                    pending.discard(name)
-            if pending and time.monotonic() > deadline:
-                raise AirlockError(
-                    f"lab hosts {', '.join(sorted(pending))} did not start sshd within "
-                    f"{BOOT_DEADLINE_S:.0f}s; inspect with `podman logs NAME` "
-                    f"(CONTAINERS_CONF={state_dir() / 'containers.conf'})"
-                )
-            if pending:
-                time.sleep(0.5)
+        pending = sorted(self.spec.container(h) for h in self.spec.hosts)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            while pending:
+                states = pool.map(ssh_active, pending)
+                pending = [n for n, up in zip(pending, states, strict=True) if not up]
+                if pending and time.monotonic() > deadline:
+                    raise AirlockError(
+                        f"lab hosts {', '.join(pending)} did not start sshd within "
+                        f"{BOOT_DEADLINE_S:.0f}s; inspect with `podman logs NAME` "
+                        f"(CONTAINERS_CONF={state_dir() / 'containers.conf'})"
+                    )
+                if pending:
+                    time.sleep(0.5)
 
     def _write_known_hosts(self) -> Path:
-        lines = []
-        for host in self.spec.hosts:
+        def host_key(host: LabHost) -> str:
             pub = podman(
                 "exec", self.spec.container(host), "cat", "/etc/ssh/ssh_host_ed25519_key.pub"
             )
             keytype, keydata = pub.split()[:2]
-            lines.append(f"{host.ip} {keytype} {keydata}\n")
+            return f"{host.ip} {keytype} {keydata}\n"
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            content = "".join(pool.map(host_key, self.spec.hosts))
         path = lab_dir(self.spec.name) / "known_hosts"
-        content = "".join(lines)
         if not path.is_file() or path.read_text() != content:
             path.write_text(content)
         return path
 
     def _check_ssh(self, key: Path, known_hosts: Path) -> None:
-        for host in self.spec.hosts:
+        def attempt(host: LabHost) -> tuple[LabHost, subprocess.CompletedProcess]:
             cmd = [*ssh_command(key, known_hosts, host.ip), "true"]
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+            return host, subprocess.run(
+                cmd, capture_output=True, text=True, timeout=30, check=False
+            )
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(attempt, self.spec.hosts))
+        for host, proc in results:
             if proc.returncode != 0:
+                detail = (
+                    proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode
+                )
                 raise AirlockError(
-                    f"lab host {host.name}: SSH to root@{host.ip} failed: "
-                    f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}; "
+                    f"lab host {host.name}: SSH to root@{host.ip} failed: {detail}; "
                     f"try `airlock lab down --name {self.spec.name}` and `lab up` again"
                 )
 
