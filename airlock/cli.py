@@ -136,7 +136,8 @@ def _version(_: argparse.Namespace) -> int:
 
     print(
         f"airlock {__version__} (ansible-core {ansible.__version__}, "
-        f"ansible-runner {getattr(ansible_runner, '__version__', '?')}, python {sys.version.split()[0]})"
+        f"ansible-runner {getattr(ansible_runner, '__version__', '?')}, "
+        f"python {sys.version.split()[0]})"
     )
     return 0
 
@@ -279,7 +280,8 @@ def _deploy(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="airlock",
-        description="Install production Kubernetes into air-gapped datacenters from one offline bundle.",
+        description="Install production Kubernetes into air-gapped datacenters "
+        "from one offline bundle.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_check(sub)
