@@ -131,12 +131,11 @@ def _add_bundle(sub: argparse._SubParsersAction) -> None:
 
 
 def _version(_: argparse.Namespace) -> int:
-    import ansible
-    import ansible_runner
+    from importlib.metadata import version
 
     print(
-        f"airlock {__version__} (ansible-core {ansible.__version__}, "
-        f"ansible-runner {getattr(ansible_runner, '__version__', '?')}, "
+        f"airlock {__version__} (ansible-core {version('ansible-core')}, "
+        f"ansible {version('ansible')}, ansible-runner {version('ansible-runner')}, "
         f"python {sys.version.split()[0]})"
     )
     return 0
