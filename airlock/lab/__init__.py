@@ -251,6 +251,8 @@ class Lab:
             f"io.airlock.role={host.role}",
             "--label",
             f"io.airlock.ip={host.ip}",
+            "--label",
+            f"io.airlock.home={project_root()}",
             "-v",
             f"{self.spec.volume(host)}:/var/lib/containerd",
             "-v",
@@ -262,11 +264,17 @@ class Lab:
 
     def _check_same(self, host: LabHost, info: dict, image: str) -> None:
         labels = info.get("Config", {}).get("Labels") or {}
+        fix = f"run `airlock lab down --name {self.spec.name}`, then `lab up` again"
+        home = labels.get("io.airlock.home")
+        if home is not None and home != str(project_root()):
+            raise AirlockError(
+                f"lab host {host.name} ({self.spec.container(host)}) was made by the airlock "
+                f"checkout at {home}, not this one; {fix}"
+            )
         if labels.get("io.airlock.ip") != host.ip or info.get("ImageName") != image:
             raise AirlockError(
                 f"lab host {host.name} exists with another address or image "
-                f"({labels.get('io.airlock.ip')}, {info.get('ImageName')}); "
-                f"run `airlock lab down --name {self.spec.name}` and `lab up` again"
+                f"({labels.get('io.airlock.ip')}, {info.get('ImageName')}); {fix}"
             )
 
     def _wait_booted(self) -> None:
