@@ -1,0 +1,210 @@
+"""Shared code of airlock's kubeadm modules: configuration documents and discovery hashes.
+
+Pure Python and standard library only: it runs on the managed hosts, whose Python may
+not have `cryptography`. The discovery hash is what `kubeadm join
+--discovery-token-ca-cert-hash` expects: "sha256:" + the SHA-256 of the DER-encoded
+SubjectPublicKeyInfo of the cluster CA certificate (RFC 7469 style pinning).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from typing import Any
+
+KUBEADM_API = "kubeadm.k8s.io/v1beta4"
+KUBELET_API = "kubelet.config.k8s.io/v1beta1"
+KUBE_PROXY_API = "kubeproxy.config.k8s.io/v1alpha1"
+PEM_CERT_RE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICATE-----", re.DOTALL
+)
+
+
+class KubeadmConfigError(ValueError):
+    """A value the configuration cannot be built from; the message names it."""
+
+
+# ---------------------------------------------------------------------------------------
+# DER: just enough of ASN.1 to find a certificate's SubjectPublicKeyInfo
+
+
+def _der_element(data: bytes, offset: int) -> tuple[int, int, int]:
+    """(tag, start of content, end of element) of the DER element at `offset`."""
+    if offset + 2 > len(data):
+        raise KubeadmConfigError("certificate is truncated (DER element header)")
+    tag = data[offset]
+    length = data[offset + 1]
+    pos = offset + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or pos + count > len(data):
+            raise KubeadmConfigError("certificate has an invalid DER length")
+        length = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    end = pos + length
+    if end > len(data):
+        raise KubeadmConfigError("certificate is truncated (DER content)")
+    return tag, pos, end
+
+
+def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    """(tag, element start, content start, element end) of each element in a SEQUENCE."""
+    out = []
+    pos = start
+    while pos < end:
+        tag, content, elem_end = _der_element(data, pos)
+        out.append((tag, pos, content, elem_end))
+        pos = elem_end
+    return out
+
+
+def subject_public_key_info(der: bytes) -> bytes:
+    """The DER bytes of a certificate's SubjectPublicKeyInfo."""
+    tag, content, end = _der_element(der, 0)
+    if tag != 0x30:
+        raise KubeadmConfigError("not a DER certificate (no outer SEQUENCE)")
+    tbs_tag, _, tbs_content, tbs_end = _children(der, content, end)[0]
+    if tbs_tag != 0x30:
+        raise KubeadmConfigError("not a DER certificate (no TBSCertificate)")
+    fields = _children(der, tbs_content, tbs_end)
+    if fields and fields[0][0] == 0xA0:  # [0] EXPLICIT version
+        fields = fields[1:]
+    # serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
+    if len(fields) < 6 or fields[5][0] != 0x30:
+        raise KubeadmConfigError("certificate has no SubjectPublicKeyInfo")
+    _, spki_start, _, spki_end = fields[5]
+    return der[spki_start:spki_end]
+
+
+def pem_to_der(pem: bytes | str) -> bytes:
+    raw = pem.encode() if isinstance(pem, str) else pem
+    match = PEM_CERT_RE.search(raw)
+    if match is None:
+        raise KubeadmConfigError("no PEM certificate found (expected -----BEGIN CERTIFICATE-----)")
+    return base64.b64decode(b"".join(match.group(1).split()))
+
+
+def ca_cert_hash(pem: bytes | str) -> str:
+    """`sha256:<hex>` of the CA certificate's public key, as kubeadm join expects."""
+    return "sha256:" + hashlib.sha256(subject_public_key_info(pem_to_der(pem))).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# Configuration documents
+
+
+def _require(params: dict[str, Any], *names: str) -> None:
+    missing = [n for n in names if params.get(n) in (None, "", [])]
+    if missing:
+        raise KubeadmConfigError(f"missing required value(s): {', '.join(missing)}")
+
+
+def init_configuration(params: dict[str, Any]) -> dict[str, Any]:
+    """InitConfiguration for the first control-plane host."""
+    _require(params, "node_name", "advertise_address")
+    doc: dict[str, Any] = {
+        "apiVersion": KUBEADM_API,
+        "kind": "InitConfiguration",
+        "localAPIEndpoint": {
+            "advertiseAddress": params["advertise_address"],
+            "bindPort": int(params.get("apiserver_port", 6443)),
+        },
+        "nodeRegistration": _node_registration(params),
+        "skipPhases": ["addon/kube-proxy"] if params.get("skip_kube_proxy") else [],
+    }
+    if params.get("certificate_key"):
+        doc["certificateKey"] = params["certificate_key"]
+    if not doc["skipPhases"]:
+        del doc["skipPhases"]
+    return doc
+
+
+def _node_registration(params: dict[str, Any]) -> dict[str, Any]:
+    reg: dict[str, Any] = {
+        "name": params["node_name"],
+        "criSocket": params.get("cri_socket", "unix:///run/containerd/containerd.sock"),
+        "imagePullPolicy": "Never" if params.get("offline", True) else "IfNotPresent",
+        "kubeletExtraArgs": [{"name": "node-ip", "value": params["advertise_address"]}],
+    }
+    if params.get("ignore_preflight_errors"):
+        reg["ignorePreflightErrors"] = list(params["ignore_preflight_errors"])
+    return reg
+
+
+def cluster_configuration(params: dict[str, Any]) -> dict[str, Any]:
+    """ClusterConfiguration: external etcd, the VIP endpoint, networks, image repository."""
+    _require(
+        params,
+        "kubernetes_version",
+        "control_plane_endpoint",
+        "etcd_endpoints",
+        "etcd_ca_file",
+        "etcd_cert_file",
+        "etcd_key_file",
+        "pod_subnet",
+        "service_subnet",
+    )
+    sans = sorted({str(s) for s in params.get("cert_sans") or []})
+    return {
+        "apiVersion": KUBEADM_API,
+        "kind": "ClusterConfiguration",
+        "clusterName": params.get("cluster_name", "kubernetes"),
+        "kubernetesVersion": "v" + str(params["kubernetes_version"]).lstrip("v"),
+        "controlPlaneEndpoint": params["control_plane_endpoint"],
+        "imageRepository": params.get("image_repository", "registry.k8s.io"),
+        "certificatesDir": params.get("certificates_dir", "/etc/kubernetes/pki"),
+        "apiServer": {"certSANs": sans} if sans else {},
+        "etcd": {
+            "external": {
+                "endpoints": list(params["etcd_endpoints"]),
+                "caFile": params["etcd_ca_file"],
+                "certFile": params["etcd_cert_file"],
+                "keyFile": params["etcd_key_file"],
+            }
+        },
+        "networking": {
+            "podSubnet": params["pod_subnet"],
+            "serviceSubnet": params["service_subnet"],
+            "dnsDomain": params.get("dns_domain", "cluster.local"),
+        },
+    }
+
+
+def kubelet_configuration(params: dict[str, Any]) -> dict[str, Any]:
+    """KubeletConfiguration: systemd cgroups; on cgroup v1 hosts, failCgroupV1 off.
+
+    From Kubernetes 1.35 the kubelet refuses cgroup v1 unless failCgroupV1 is false
+    (KEP-5573); setting it explicitly keeps older releases unchanged.
+    """
+    doc: dict[str, Any] = {
+        "apiVersion": KUBELET_API,
+        "kind": "KubeletConfiguration",
+        "cgroupDriver": params.get("cgroup_driver", "systemd"),
+        "failSwapOn": bool(params.get("fail_swap_on", True)),
+    }
+    if params.get("cgroup_version") == 1:
+        doc["failCgroupV1"] = False
+    return doc
+
+
+def kube_proxy_configuration(params: dict[str, Any]) -> dict[str, Any]:
+    mode = params.get("proxy_mode", "iptables")
+    if mode not in ("iptables", "ipvs", "nftables"):
+        raise KubeadmConfigError(f"proxy_mode {mode!r}: use iptables, ipvs or nftables")
+    return {
+        "apiVersion": KUBE_PROXY_API,
+        "kind": "KubeProxyConfiguration",
+        "mode": mode,
+        "clusterCIDR": params.get("pod_subnet", ""),
+    }
+
+
+def init_documents(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every document of `kubeadm init --config`, in kubeadm's order."""
+    return [
+        init_configuration(params),
+        cluster_configuration(params),
+        kubelet_configuration(params),
+        kube_proxy_configuration(params),
+    ]
