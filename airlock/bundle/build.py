@@ -119,6 +119,7 @@ def _manifest_doc(
                 "name": i.name, "component": i.component, "kind": i.kind,
                 "version": i.version, "arch": i.arch, "source": i.url, "path": i.target,
                 "sha256": i.sha256, "size": sizes[i.target], "roles": list(i.roles),
+                "image": i.image,
             }
             for i in items
         ],

@@ -257,21 +257,31 @@ def _manifest_doc(cache: Path, arch: str, binaries: dict[str, Path],
             "target": f"images/{{arch}}/{name}_{tag}.oci.tar", "roles": list(image.roles),
             "sha256": {arch: sha256_file(path)},
         })
-    for deb in debs:
-        mirror, rest = _deb_mirror(deb.url)
-        artifacts.append({
-            "name": f"deb-{deb.name}", "component": deb.name, "kind": "deb",
-            "version": deb.version, "url": f"{{mirror.{mirror}}}/{rest}",
-            "target": f"debs/{CODENAME}/{deb.filename}", "roles": ["all"],
-            "sha256": {arch: deb.sha256},
-        })
+    artifacts += deb_artifacts(debs, arch)
     return {
         "schema": 1, "kube_version": KUBE_VERSION, "architectures": [arch],
-        "mirrors": {"lab": cache.resolve().as_uri(),
-                    "debian": "http://deb.debian.org/debian",
-                    "debian_security": "http://deb.debian.org/debian-security"},
+        "mirrors": {"lab": cache.resolve().as_uri(), **DEB_MIRRORS},
         "artifacts": artifacts,
     }
+
+
+DEB_MIRRORS = {"debian": "http://deb.debian.org/debian",
+               "debian_security": "http://deb.debian.org/debian-security"}
+
+
+def deb_artifacts(debs: Sequence[debrepo.DebPackage], arch: str,
+                  codename: str = CODENAME) -> list[dict[str, Any]]:
+    """Manifest entries for resolved .debs, under the `debian` mirrors (DEB_MIRRORS)."""
+    out = []
+    for deb in debs:
+        mirror, rest = _deb_mirror(deb.url)
+        out.append({
+            "name": f"deb-{deb.name}", "component": deb.name, "kind": "deb",
+            "version": deb.version, "url": f"{{mirror.{mirror}}}/{rest}",
+            "target": f"debs/{codename}/{deb.filename}", "roles": ["all"],
+            "sha256": {arch: deb.sha256},
+        })
+    return out
 
 
 def _deb_mirror(url: str) -> tuple[str, str]:

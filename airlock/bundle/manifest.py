@@ -91,6 +91,7 @@ class ResolvedArtifact:
     target: str
     sha256: str
     roles: tuple[str, ...]
+    image: str = ""  # for kind image: the reference it is imported as
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,10 @@ class Manifest:
             ) from None
 
     def has_version(self, component: str, version: str) -> bool:
-        return any(a.component == component and a.version == version for a in self.artifacts)
+        """Whether `component` is pinned at `version` ("1.34.4" and "v1.34.4" are equal)."""
+        want = version.removeprefix("v")
+        return any(a.component == component and a.version.removeprefix("v") == want
+                   for a in self.artifacts)
 
     def resolve(
         self, arch: str, mirrors: Mapping[str, str] | None = None
@@ -146,6 +150,7 @@ class Manifest:
                     url=_fill(art.url, values, bases),
                     target=_fill(art.target, values, bases),
                     sha256=art.sha256[arch], roles=art.roles,
+                    image=str(art.extra.get("image", "")),
                 )
             )
         return out
