@@ -18,7 +18,7 @@ from airlock.bundle.archive import MANIFEST, SIG, SUMS, parse_sums
 from airlock.bundle.signing import SignatureError, verify_signature
 from airlock.errors import AirlockError
 
-CHUNK = 1 << 20
+CHUNK = 4 << 20
 
 
 class VerifyError(AirlockError):
@@ -69,24 +69,25 @@ def verify_bundle(path: Path, public_key: Path | None = None) -> Report:
 
 
 def _read_members(path: Path, report: Report) -> _Seen:
+    # tarfile parses the headers; member data is read straight from the file in large
+    # chunks (a streaming tarfile reads 10 KiB at a time, several times slower).
     seen = _Seen()
     current = "(archive header)"
     try:
-        with tarfile.open(path, mode="r|") as tar:
-            for info in tar:
+        with path.open("rb", buffering=0) as raw, tarfile.open(path, mode="r:") as tar:
+            while (info := tar.next()) is not None:
                 current = info.name
                 if not info.isfile():
                     report.problems.append(f"{info.name}: not a regular file; bundles hold files")
                     continue
-                handle = tar.extractfile(info)
-                assert handle is not None
                 keep = info.name in (SUMS, SIG, MANIFEST)
-                sha, size, raw = _hash(handle, keep)
+                raw.seek(info.offset_data)
+                sha, size, data = _hash(raw, info.size, keep)
                 if size != info.size:
                     raise EOFError(f"got {size} of {info.size} bytes")
                 seen.sha256[info.name], seen.size[info.name] = sha, size
                 if keep:
-                    seen.raw[info.name] = raw
+                    seen.raw[info.name] = data
                 report.members += 1
                 report.bytes += size
                 current = f"the end of {info.name}"
@@ -98,11 +99,11 @@ def _read_members(path: Path, report: Report) -> _Seen:
     return seen
 
 
-def _hash(handle: IO[bytes], keep: bool) -> tuple[str, int, bytes]:
+def _hash(handle: IO[bytes], length: int, keep: bool) -> tuple[str, int, bytes]:
     digest = hashlib.sha256()
     size = 0
     kept = bytearray()
-    while chunk := handle.read(CHUNK):
+    while size < length and (chunk := handle.read(min(CHUNK, length - size))):
         digest.update(chunk)
         size += len(chunk)
         if keep:
