@@ -32,7 +32,7 @@ description:
     with the problem of every endpoint that was still unhealthy.
   - Runs C(etcdctl endpoint status) and C(etcdctl endpoint health) (found on E(PATH))
     with C(ETCDCTL_API=3) and C(LC_ALL=C), never through a shell, and parses their JSON
-    output (C(-w json)): it is the stable, machine-readable form of etcd's responses,
+    output (C(-w json)) because it is the stable, machine-readable form of etcd's responses,
     including per-endpoint errors, while the table output is meant for people.
   - Never changes anything.
 options:
@@ -137,21 +137,45 @@ endpoints:
   type: list
   elements: dict
   contains:
-    endpoint: {description: The client URL., type: str}
-    reachable: {description: Its status could be read., type: bool}
+    endpoint:
+      description: The client URL.
+      type: str
+    reachable:
+      description: Its status could be read.
+      type: bool
     healthy:
       description: A quorum read through it succeeded (or it is a reachable learner).
       type: bool
-    error: {description: Why it is not healthy., type: str}
-    member_id: {description: Hex member ID., type: str}
-    leader_id: {description: Hex ID of the leader it follows., type: str}
-    is_leader: {description: It is the leader., type: bool}
-    is_learner: {description: It is a non-voting learner., type: bool}
-    revision: {description: Store revision., type: int}
-    raft_index: {description: Raft index., type: int}
-    raft_term: {description: Raft term., type: int}
-    db_size: {description: Backend database size in bytes., type: int}
-    version: {description: etcd server version., type: str}
+    error:
+      description: Why it is not healthy.
+      type: str
+    member_id:
+      description: Hex member ID.
+      type: str
+    leader_id:
+      description: Hex ID of the leader it follows.
+      type: str
+    is_leader:
+      description: It is the leader.
+      type: bool
+    is_learner:
+      description: It is a non-voting learner.
+      type: bool
+    revision:
+      description: Store revision.
+      type: int
+    raft_index:
+      description: Raft index.
+      type: int
+    raft_term:
+      description: Raft term.
+      type: int
+    db_size:
+      description: Backend database size in bytes.
+      type: int
+    version:
+      description: etcd server version.
+      type: str
 waited:
   description: Seconds spent waiting.
   returned: always
