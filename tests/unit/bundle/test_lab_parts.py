@@ -168,3 +168,34 @@ def test_production_manifest_is_valid():
     assert m.version_of("kubeadm") == "v1.34.4"
     for arch in ("amd64", "arm64"):
         assert {a.name for a in m.resolve(arch)} >= {"kubeadm", "kubelet", "kubectl"}
+
+
+def test_lab_manifest_passes_the_same_schema(tmp_path):
+    from airlock.bundle import lab
+    from airlock.bundle.manifest import parse_manifest
+
+    cache = tmp_path / "lab"
+    binaries = {}
+    for target in lab.GO_TARGETS:
+        path = gobuild.output_path(cache, target, "amd64")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(target.name.encode())
+        binaries[target.name] = path
+    image_path = cache / "images" / "amd64" / "pause_3.10.1_x.oci.tar"
+    image_path.parent.mkdir(parents=True)
+    image_path.write_bytes(b"image")
+    pause = next(i for i in lab.IMAGES if i.name == "pause")
+    deb = debrepo.DebPackage(
+        "socat", "1.7.4.4-2", "http://deb.debian.org/debian/pool/main/s/socat/socat_1.7.4.4-2_amd64.deb",
+        "socat_1.7.4.4-2_amd64.deb", 10, "c" * 64)
+    doc = lab._manifest_doc(cache, "amd64", binaries, {"pause": (pause, image_path)}, [deb])
+    m = parse_manifest(doc, cache / "manifest.yml")
+    assert m.kube_version == lab.KUBE_VERSION
+    assert m.version_of("kubelet") == "v1.34.4" and m.version_of("etcd") == "v3.6.5"
+    by_name = {a.name: a for a in m.resolve("amd64")}
+    assert by_name["kubeadm"].url == f"{cache.as_uri()}/bin/amd64/v1.34.4/kubeadm"
+    assert by_name["image-pause"].image == "registry.k8s.io/pause:3.10.1"
+    assert by_name["deb-socat"].url == deb.url
+    assert by_name["deb-socat"].target == "debs/bookworm/socat_1.7.4.4-2_amd64.deb"
+    # Server-side programs are not shipped loose; they travel in their images.
+    assert "kube-apiserver" not in by_name
