@@ -89,7 +89,7 @@ def test_hosts_fetch_verify_and_install_from_the_bundle_host(internal_lab, tmp_p
     want = hashlib.sha256(TOOL).hexdigest()
     for host in ("m1", "w1"):
         assert _ssh(host, "sha256sum", "/opt/airlock/artifacts/bin/amd64/tool").split()[0] == want
-        assert "install ok installed" in _ssh(host, "dpkg-query", "-W", "-f=${Status}", "socat")
+        assert "Status: install ok installed" in _ssh(host, "dpkg", "--status", "socat")
         policy = _ssh(host, "apt-cache", "policy", "socat")
         assert "https://10.77.41." in policy and "debs/bookworm" in policy
     # The hosts really have no route out: the packages can only have come from the bundle.
