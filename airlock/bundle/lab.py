@@ -53,6 +53,8 @@ HOST_PACKAGES = ("conntrack", "socat", "ipset", "iptables", "ebtables", "ethtool
                  "nginx-light", "ca-certificates", "curl")
 # Userland the kube-proxy and flannel images need besides their own binary.
 NET_IMAGE_PACKAGES = ("iptables", "conntrack")
+IPTABLES_COMMANDS = tuple(f"{family}{suffix}" for family in ("iptables", "ip6tables")
+                          for suffix in ("", "-save", "-restore"))
 
 
 def _k8s(name: str) -> gobuild.GoTarget:
@@ -202,6 +204,11 @@ def _net_tree(cache: Path, debs: list[debrepo.DebPackage], downloads: Cache) -> 
         subprocess.run(["dpkg-deb", "-x", str(outcome.paths[deb.sha256]), str(tmp)], check=True)
     for doc in ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale"):
         shutil.rmtree(tmp / doc, ignore_errors=True)
+    # Debian's postinst would make these with update-alternatives; nft, Debian 12's default.
+    for name in IPTABLES_COMMANDS:
+        link = tmp / "usr" / "sbin" / name
+        if not link.exists():
+            link.symlink_to("xtables-nft-multi")
     tmp.rename(tree)
     return tree
 
