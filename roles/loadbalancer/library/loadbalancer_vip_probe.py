@@ -23,8 +23,9 @@ short_description: Check that a virtual IP fits a host's network and that nobody
 description:
   - Finds the interface and prefix that carry O(address) on the managed host (C(ip -j addr)).
   - Reports whether O(vip) lies inside that network and whether the host already holds it.
-  - Unless the host holds the VIP itself, sends ARP requests for O(vip) on that interface
-    from O(address) and reports whether any machine answered (an address already in use).
+  - Unless the host holds the VIP itself or the VIP lies outside that network, sends ARP
+    requests for O(vip) on that interface from O(address) and reports whether any machine
+    answered (an address already in use).
   - Never changes anything; it is safe in check mode.
 options:
   address:
@@ -216,7 +217,8 @@ def main() -> None:
     network, in_network = vip_in_network(p["address"], prefixlen, p["vip"])
     is_local = p["vip"] in local_addresses(addr_json)
     answered_by = ""
-    if p["arp"] and not is_local:
+    # Outside the network ARP cannot reach it (and the preflight fails on that anyway).
+    if p["arp"] and in_network and not is_local:
         if os.geteuid() != 0:
             module.fail_json(msg="the ARP probe needs root (become: true)")
         answered_by = arp_probe(
