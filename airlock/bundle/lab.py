@@ -42,7 +42,9 @@ ETCD_VERSION = "v3.6.5"  # kubeadm v1.34.4 asks for registry.k8s.io/etcd:3.6.5-0
 COREDNS_VERSION = "v1.12.1"  # ... and registry.k8s.io/coredns/coredns:v1.12.1
 PAUSE_VERSION = "3.10.1"  # ... and registry.k8s.io/pause:3.10.1
 FLANNEL_VERSION = "v0.27.4"
-FLANNEL_CNI_VERSION = "v1.0.1"  # containernetworking/plugins, the last with meta/flannel
+# containernetworking/plugins v0.9.1 is the last release with plugins/meta/flannel (v1.0
+# moved it to flannel-io/cni-plugin, which the module proxy here does not serve).
+FLANNEL_CNI_VERSION = "v0.9.1"
 CRICTL_VERSION = "v1.34.0"
 CODENAME = "bookworm"
 NODE = ("kube_control_plane", "kube_node")
@@ -72,9 +74,12 @@ GO_TARGETS: tuple[gobuild.GoTarget, ...] = (
                      "go.etcd.io/etcd/etcdctl/v3", "etcdctl"),
     gobuild.GoTarget("coredns", "github.com/coredns/coredns", COREDNS_VERSION,
                      "github.com/coredns/coredns", "coredns"),
+    # flannel's udp backend is cgo on amd64: link it statically against glibc, as upstream.
     gobuild.GoTarget("flanneld", "github.com/flannel-io/flannel", FLANNEL_VERSION,
                      "github.com/flannel-io/flannel", "flannel",
-                     (f"-X github.com/flannel-io/flannel/pkg/version.Version={FLANNEL_VERSION}",)),
+                     (f"-X github.com/flannel-io/flannel/pkg/version.Version={FLANNEL_VERSION}",
+                      "-extldflags=-static"),
+                     env=(("CGO_ENABLED", "1"),)),
     gobuild.GoTarget("flannel", "github.com/containernetworking/plugins", FLANNEL_CNI_VERSION,
                      "github.com/containernetworking/plugins/plugins/meta/flannel",
                      "cni-plugins"),
