@@ -17,7 +17,9 @@ ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 HOSTS = ("m1", "m2", "m3")
 
 
-def run_preflight(tmp_path: Path, **overrides: Any) -> subprocess.CompletedProcess[str]:
+def run_preflight(
+    tmp_path: Path, hosts: tuple[str, ...] = HOSTS, **overrides: Any
+) -> subprocess.CompletedProcess[str]:
     ca = tmp_path / "ca.crt"
     ca.write_text("not parsed by the preflight\n")
     group_vars = {
@@ -35,10 +37,10 @@ def run_preflight(tmp_path: Path, **overrides: Any) -> subprocess.CompletedProce
     inventory = {
         "all": {
             "vars": group_vars,
-            "hosts": dict.fromkeys(HOSTS),
+            "hosts": dict.fromkeys(hosts),
             "children": {
-                "lb": {"hosts": dict.fromkeys(HOSTS)},
-                "kube_control_plane": {"hosts": dict.fromkeys(HOSTS)},
+                "lb": {"hosts": dict.fromkeys(hosts)},
+                "kube_control_plane": {"hosts": dict.fromkeys(hosts)},
             },
         }
     }
@@ -73,3 +75,11 @@ def test_wrong_settings_fail_with_a_clear_message(
     result = run_preflight(tmp_path, **overrides)
     assert result.returncode != 0
     assert message in " ".join((result.stdout + result.stderr).split()), result.stdout
+
+
+def test_single_control_plane_without_vip_skips_the_stage(tmp_path: Path) -> None:
+    result = run_preflight(tmp_path, hosts=("m1",), airlock_api_vip="")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Check the load balancer settings" in result.stdout
+    assert "skipping: [m1]" in result.stdout
+    assert "ok: [m1]" not in result.stdout.split("Check the load balancer settings")[1]
