@@ -47,8 +47,6 @@ def main() -> None:
     env = {
         **os.environ,
         "CONTAINERS_CONF": str(ROOT / ".airlock" / "containers.conf"),
-        # The credentials dir lies inside the inventory dir; do not parse it as inventory.
-        "ANSIBLE_INVENTORY_IGNORE_REGEX": "credentials",
     }
     inventory = ROOT / ".airlock" / "labs" / args.name / "inventory"
     lab = [str(BIN / "airlock"), "lab"]
