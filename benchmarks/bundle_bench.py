@@ -32,8 +32,22 @@ from airlock.bundle.verify import verify_bundle  # noqa: E402
 
 def build(profile, output, cache):
     start = time.monotonic()
-    subprocess.run([sys.executable, "-m", "airlock.bundle", "build", "--profile", profile,
-                    "--output", str(output), "--cache-dir", str(cache)], check=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "airlock.bundle",
+            "build",
+            "--profile",
+            profile,
+            "--output",
+            str(output),
+            "--cache-dir",
+            str(cache),
+        ],
+        check=True,
+        cwd=ROOT,
+    )
     return time.monotonic() - start
 
 
@@ -68,8 +82,10 @@ def main():
     print(f"\nbuild, cold download cache : {cold:8.1f} s")
     print(f"build, cached              : {warm:8.1f} s")
     print(f"bundle size                : {size / 2**20:8.1f} MiB ({report.members} members)")
-    print(f"verify                     : {took:8.2f} s = {size / 2**20 / took:.0f} MiB/s "
-          f"({'ok' if report.ok else 'FAILED: ' + '; '.join(report.problems)})")
+    print(
+        f"verify                     : {took:8.2f} s = {size / 2**20 / took:.0f} MiB/s "
+        f"({'ok' if report.ok else 'FAILED: ' + '; '.join(report.problems)})"
+    )
     print("\nsize per component:")
     for name, count in sizes(bundle).items():
         print(f"  {count / 2**20:8.1f} MiB  {name}")

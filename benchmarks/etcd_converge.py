@@ -52,8 +52,21 @@ def main() -> None:
     lab = [str(BIN / "airlock"), "lab"]
     playbook = [str(BIN / "ansible-playbook"), "-i", str(inventory), "playbooks/etcd.yml"]
     try:
-        up, _ = run([*lab, "up", "--name", args.name, "--masters", "3", "--workers", "0",
-                     "--subnet", args.subnet], env)
+        up, _ = run(
+            [
+                *lab,
+                "up",
+                "--name",
+                args.name,
+                "--masters",
+                "3",
+                "--workers",
+                "0",
+                "--subnet",
+                args.subnet,
+            ],
+            env,
+        )
         print(f"lab up (3 hosts):          {up:7.1f} s")
         converge, _ = run(playbook, env)
         print(f"etcd converge (3 members): {converge:7.1f} s")
@@ -62,8 +75,13 @@ def main() -> None:
         print(f"load average now:          {os.getloadavg()[0]:7.2f} on {os.cpu_count()} CPUs")
     finally:
         if not args.keep:
-            subprocess.run([*lab, "down", "--name", args.name], cwd=ROOT, env=env,
-                           capture_output=True, check=False)
+            subprocess.run(
+                [*lab, "down", "--name", args.name],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                check=False,
+            )
 
 
 if __name__ == "__main__":

@@ -62,7 +62,9 @@ def parse_sums(data: bytes) -> tuple[dict[str, str], list[str]]:
 
 
 def write_bundle(
-    output: Path, members: Iterable[Member], manifest: Mapping[str, Any],
+    output: Path,
+    members: Iterable[Member],
+    manifest: Mapping[str, Any],
     sign: Any = None,
 ) -> dict[str, Any]:
     """Write the archive atomically; returns the MANIFEST.json document written.

@@ -64,8 +64,9 @@ def plan(opts: BuildOptions) -> list[ResolvedArtifact]:
     return out
 
 
-def print_plan(items: Sequence[ResolvedArtifact], extra: Sequence[Member],
-               stream: TextIO | None = None) -> None:
+def print_plan(
+    items: Sequence[ResolvedArtifact], extra: Sequence[Member], stream: TextIO | None = None
+) -> None:
     """The --dry-run listing: every source and its target in the bundle."""
     stream = stream or sys.stdout
     for item in items:
@@ -98,8 +99,11 @@ def build(opts: BuildOptions) -> BuildResult:
     members += list(opts.extra_members)
     write_bundle(opts.output, members, _manifest_doc(opts, items, members), opts.sign)
     return BuildResult(
-        output=opts.output, artifacts=len(members), fetched=outcome.fetched,
-        reused=outcome.reused, size=opts.output.stat().st_size,
+        output=opts.output,
+        artifacts=len(members),
+        fetched=outcome.fetched,
+        reused=outcome.reused,
+        size=opts.output.stat().st_size,
         seconds=time.monotonic() - start,
     )
 
@@ -116,9 +120,16 @@ def _manifest_doc(
         "components": opts.manifest.components,
         "artifacts": [
             {
-                "name": i.name, "component": i.component, "kind": i.kind,
-                "version": i.version, "arch": i.arch, "source": i.url, "path": i.target,
-                "sha256": i.sha256, "size": sizes[i.target], "roles": list(i.roles),
+                "name": i.name,
+                "component": i.component,
+                "kind": i.kind,
+                "version": i.version,
+                "arch": i.arch,
+                "source": i.url,
+                "path": i.target,
+                "sha256": i.sha256,
+                "size": sizes[i.target],
+                "roles": list(i.roles),
                 "image": i.image,
             }
             for i in items

@@ -18,7 +18,8 @@ PROFILES = ("production", "lab")
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `bundle build` and `bundle verify` to the airlock command line."""
     bundle = subparsers.add_parser(
-        "bundle", help="build and verify the offline bundle",
+        "bundle",
+        help="build and verify the offline bundle",
         description="The offline bundle: every binary, image, OS package and wheel a "
         "cluster needs, pinned by checksum, in one archive.",
     )
@@ -29,46 +30,85 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_build(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "build", help="download, verify and pack everything the manifest pins",
+        "build",
+        help="download, verify and pack everything the manifest pins",
         description="On a connected machine: fetch every artifact of the manifest (in "
         "parallel, resumable, cached), verify each checksum and write one archive with "
         "MANIFEST.json and SHA256SUMS. The lab profile builds its artifacts locally first.",
     )
-    p.add_argument("--profile", choices=PROFILES, default="production",
-                   help="production: upstream sources; lab: built here (default production)")
-    p.add_argument("--manifest", type=Path, default=None,
-                   help="manifest file (default offline-bundle/manifest.yml; the lab profile "
-                   "generates its own)")
-    p.add_argument("--arch", action="append", default=None, choices=("amd64", "arm64"),
-                   help="architecture to include; repeat for several (default: this machine's)")
-    p.add_argument("--output", type=Path, default=None,
-                   help="archive to write "
-                   "(default .airlock/bundles/airlock-PROFILE-KUBEVERSION.tar)")
-    p.add_argument("--cache-dir", type=Path, default=None,
-                   help="download cache (default .airlock/cache/bundle)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="list every source and its target; fetch nothing")
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="production",
+        help="production: upstream sources; lab: built here (default production)",
+    )
+    p.add_argument(
+        "--manifest",
+        type=Path,
+        default=None,
+        help="manifest file (default offline-bundle/manifest.yml; the lab profile "
+        "generates its own)",
+    )
+    p.add_argument(
+        "--arch",
+        action="append",
+        default=None,
+        choices=("amd64", "arm64"),
+        help="architecture to include; repeat for several (default: this machine's)",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="archive to write (default .airlock/bundles/airlock-PROFILE-KUBEVERSION.tar)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="download cache (default .airlock/cache/bundle)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="list every source and its target; fetch nothing"
+    )
     p.add_argument("--jobs", type=int, default=4, help="parallel downloads (default 4)")
-    p.add_argument("--mirror", action="append", default=[], metavar="[NAME=]URL",
-                   help="NAME=URL replaces one mirror of the manifest; a bare URL replaces "
-                   "all of them with URL/NAME (an internal mirror)")
-    p.add_argument("--signing-key", type=Path, default=None,
-                   help="PEM private key (ed25519, RSA or ECDSA) to sign SHA256SUMS with")
-    p.add_argument("--no-wheels", action="store_true",
-                   help="leave out airlock's own wheels (faster; the bundle then cannot "
-                   "install airlock on the deploy machine)")
+    p.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="[NAME=]URL",
+        help="NAME=URL replaces one mirror of the manifest; a bare URL replaces "
+        "all of them with URL/NAME (an internal mirror)",
+    )
+    p.add_argument(
+        "--signing-key",
+        type=Path,
+        default=None,
+        help="PEM private key (ed25519, RSA or ECDSA) to sign SHA256SUMS with",
+    )
+    p.add_argument(
+        "--no-wheels",
+        action="store_true",
+        help="leave out airlock's own wheels (faster; the bundle then cannot "
+        "install airlock on the deploy machine)",
+    )
     p.set_defaults(handler=build_command)
 
 
 def _add_verify(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "verify", help="check every member of a bundle, offline",
+        "verify",
+        help="check every member of a bundle, offline",
         description="Check every member of BUNDLE against SHA256SUMS and MANIFEST.json; "
         "name each missing, extra, truncated or altered member. Exit 1 if any.",
     )
     p.add_argument("bundle", type=Path, metavar="BUNDLE")
-    p.add_argument("--public-key", type=Path, default=None,
-                   help="PEM public key; SHA256SUMS.sig must then be a valid signature")
+    p.add_argument(
+        "--public-key",
+        type=Path,
+        default=None,
+        help="PEM public key; SHA256SUMS.sig must then be a valid signature",
+    )
     p.set_defaults(handler=verify_command)
 
 
@@ -88,8 +128,13 @@ def build_command(args: argparse.Namespace) -> int:
     if args.profile == "lab":
         from airlock.bundle.lab import prepare_lab
 
-        manifest_path = prepare_lab(state_dir() / "cache" / "lab", arches, manifest_path,
-                                    dry_run=args.dry_run, downloads=Cache(cache_dir))
+        manifest_path = prepare_lab(
+            state_dir() / "cache" / "lab",
+            arches,
+            manifest_path,
+            dry_run=args.dry_run,
+            downloads=Cache(cache_dir),
+        )
     manifest = load_manifest(manifest_path or _default_manifest())
     if not args.no_wheels:
         from airlock.bundle.wheels import wheel_members
@@ -99,9 +144,14 @@ def build_command(args: argparse.Namespace) -> int:
         state_dir() / "bundles" / f"airlock-{args.profile}-{manifest.kube_version}.tar"
     )
     opts = builder.BuildOptions(
-        manifest=manifest, arches=arches, output=output, cache=Cache(cache_dir),
-        mirrors=override_mirrors(manifest, args.mirror), jobs=args.jobs,
-        profile=args.profile, extra_members=extra,
+        manifest=manifest,
+        arches=arches,
+        output=output,
+        cache=Cache(cache_dir),
+        mirrors=override_mirrors(manifest, args.mirror),
+        jobs=args.jobs,
+        profile=args.profile,
+        extra_members=extra,
         sign=signer(args.signing_key) if args.signing_key else None,
     )
     if args.dry_run:
@@ -121,13 +171,17 @@ def verify_command(args: argparse.Namespace) -> int:
     report = verify_bundle(args.bundle, args.public_key)
     if report.ok:
         signed = ", signature valid" if report.signed else ""
-        print(f"bundle {args.bundle}: {report.members} members, "
-              f"{report.bytes / 2**20:.1f} MiB, all checksums match{signed}")
+        print(
+            f"bundle {args.bundle}: {report.members} members, "
+            f"{report.bytes / 2**20:.1f} MiB, all checksums match{signed}"
+        )
         return 0
     for problem in report.problems:
         print(f"bundle {args.bundle}: {problem}", file=sys.stderr)
-    print(f"bundle {args.bundle}: FAILED, {len(report.problems)} problems; do not install it",
-          file=sys.stderr)
+    print(
+        f"bundle {args.bundle}: FAILED, {len(report.problems)} problems; do not install it",
+        file=sys.stderr,
+    )
     return 1
 
 

@@ -55,8 +55,16 @@ def resolve(packages: Sequence[str]) -> list[DebPackage]:
             continue
         filename = urllib.parse.unquote(match["file"])
         name, version = filename.split("_")[:2]
-        debs.append(DebPackage(name, urllib.parse.unquote(version), match["url"], filename,
-                               int(match["size"]), match["sha"]))
+        debs.append(
+            DebPackage(
+                name,
+                urllib.parse.unquote(version),
+                match["url"],
+                filename,
+                int(match["size"]),
+                match["sha"],
+            )
+        )
     missing = set(closure) - {d.name for d in debs}
     if missing:
         raise AirlockError(
@@ -67,33 +75,57 @@ def resolve(packages: Sequence[str]) -> list[DebPackage]:
 
 
 def _closure(packages: Sequence[str]) -> list[str]:
-    out = _run(["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests",
-                "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances",
-                *packages])
-    names = {line.strip() for line in out.splitlines()
-             if line and not line[0].isspace() and not line.startswith("<")}
+    out = _run(
+        [
+            "apt-cache",
+            "depends",
+            "--recurse",
+            "--no-recommends",
+            "--no-suggests",
+            "--no-conflicts",
+            "--no-breaks",
+            "--no-replaces",
+            "--no-enhances",
+            *packages,
+        ]
+    )
+    names = {
+        line.strip()
+        for line in out.splitlines()
+        if line and not line[0].isspace() and not line.startswith("<")
+    }
     return sorted(names)
 
 
 def _run(cmd: list[str]) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                          env={**os.environ, "LC_ALL": "C"})
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, env={**os.environ, "LC_ALL": "C"}
+    )
     if proc.returncode:
-        raise CommandError(cmd, proc.returncode, proc.stderr,
-                           "apt must reach the distribution's archive (run apt-get update)")
+        raise CommandError(
+            cmd,
+            proc.returncode,
+            proc.stderr,
+            "apt must reach the distribution's archive (run apt-get update)",
+        )
     return proc.stdout
 
 
-def index_members(debs: Iterable[Member], workdir: Path,
-                  codename_of: Mapping[str, str]) -> list[Member]:
+def index_members(
+    debs: Iterable[Member], workdir: Path, codename_of: Mapping[str, str]
+) -> list[Member]:
     """Packages, Packages.gz and Release for every `debs/<codename>/` directory."""
     by_dir: dict[str, list[Member]] = {}
     for member in debs:
         by_dir.setdefault(member.arcname.rsplit("/", 1)[0], []).append(member)
     members: list[Member] = []
     for directory, group in sorted(by_dir.items()):
-        members += _index(directory, group, workdir / directory,
-                          codename_of.get(directory, directory.rsplit("/", 1)[-1]))
+        members += _index(
+            directory,
+            group,
+            workdir / directory,
+            codename_of.get(directory, directory.rsplit("/", 1)[-1]),
+        )
     return members
 
 
@@ -102,22 +134,29 @@ def _index(directory: str, debs: list[Member], out: Path, codename: str) -> list
     stanzas = [_stanza(m) for m in sorted(debs, key=lambda m: m.arcname)]
     packages = ("\n".join(stanzas)).encode()
     files = {"Packages": packages, "Packages.gz": gzip.compress(packages, mtime=0)}
-    lines = ["Origin: airlock", f"Label: airlock bundle {codename}", f"Suite: {codename}",
-             f"Codename: {codename}", "Architectures: amd64 arm64 all", "SHA256:"]
+    lines = [
+        "Origin: airlock",
+        f"Label: airlock bundle {codename}",
+        f"Suite: {codename}",
+        f"Codename: {codename}",
+        "Architectures: amd64 arm64 all",
+        "SHA256:",
+    ]
     lines += [f" {hashlib.sha256(d).hexdigest()} {len(d)} {n}" for n, d in files.items()]
     files["Release"] = ("\n".join(lines) + "\n").encode()
     members = []
     for name, data in files.items():
         path = out / name
         path.write_bytes(data)
-        members.append(Member(f"{directory}/{name}", path, hashlib.sha256(data).hexdigest(),
-                              len(data)))
+        members.append(
+            Member(f"{directory}/{name}", path, hashlib.sha256(data).hexdigest(), len(data))
+        )
     return members
 
 
 def _stanza(member: Member) -> str:
-    control = subprocess.run(["dpkg-deb", "--field", str(member.source)], capture_output=True,
-                             text=True, check=True).stdout.rstrip("\n")
+    control = subprocess.run(
+        ["dpkg-deb", "--field", str(member.source)], capture_output=True, text=True, check=True
+    ).stdout.rstrip("\n")
     name = member.arcname.rsplit("/", 1)[1]
-    return (f"{control}\nFilename: ./{name}\nSize: {member.size}\n"
-            f"SHA256: {member.sha256}\n")
+    return f"{control}\nFilename: ./{name}\nSize: {member.size}\nSHA256: {member.sha256}\n"

@@ -109,8 +109,12 @@ class Progress:
 
 
 def fetch(
-    req: Request, cache: Cache, retries: int = 4, timeout: float = 30.0,
-    on_bytes: Callable[[int], None] | None = None, backoff: float = 0.2,
+    req: Request,
+    cache: Cache,
+    retries: int = 4,
+    timeout: float = 30.0,
+    on_bytes: Callable[[int], None] | None = None,
+    backoff: float = 0.2,
 ) -> Path:
     """Return the cached, verified file for `req`, downloading it if needed."""
     if cache.has(req.sha256):
@@ -161,16 +165,16 @@ def _transfer(url: str, partial: Path, timeout: float, on_bytes: Callable[[int],
     if have:
         headers["Range"] = f"bytes={have}-"
     try:
-        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers),
-                                      timeout=timeout)
+        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416:  # our partial is already as long as the file (or longer)
             partial.unlink()
             raise _RetryableError("range not satisfiable, starting over") from None
         if exc.code in _RETRYABLE_HTTP:
             raise _RetryableError(f"HTTP {exc.code}") from None
-        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}; check the URL and mirror") \
-            from None
+        raise DownloadError(
+            f"{url}: HTTP {exc.code} {exc.reason}; check the URL and mirror"
+        ) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise _RetryableError(str(exc)) from None
     with resp:
@@ -183,8 +187,9 @@ def _transfer(url: str, partial: Path, timeout: float, on_bytes: Callable[[int],
         raise _RetryableError(f"connection cut after {got} of {expected} bytes")
 
 
-def _pump(src: BinaryIO | http.client.HTTPResponse, out: BinaryIO,
-          on_bytes: Callable[[int], None]) -> int:
+def _pump(
+    src: BinaryIO | http.client.HTTPResponse, out: BinaryIO, on_bytes: Callable[[int], None]
+) -> int:
     got = 0
     while True:
         try:
@@ -233,8 +238,12 @@ class Outcome:
 
 
 def fetch_all(
-    requests: Iterable[Request], cache: Cache, jobs: int = 4, retries: int = 4,
-    timeout: float = 30.0, progress: bool | None = None,
+    requests: Iterable[Request],
+    cache: Cache,
+    jobs: int = 4,
+    retries: int = 4,
+    timeout: float = 30.0,
+    progress: bool | None = None,
 ) -> Outcome:
     """Fetch every request in parallel; failures are collected, never stop the others."""
     unique = {r.sha256: r for r in requests}

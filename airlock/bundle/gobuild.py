@@ -46,9 +46,13 @@ def kube_ldflags(version: str) -> tuple[str, ...]:
     major, minor = version.lstrip("v").split(".")[:2]
     flags = []
     for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
-        flags += [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor={major}",
-                  f"-X {pkg}.gitMinor={minor}", f"-X {pkg}.gitTreeState=clean",
-                  f"-X {pkg}.buildDate=1970-01-01T00:00:00Z"]
+        flags += [
+            f"-X {pkg}.gitVersion={version}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+            f"-X {pkg}.buildDate=1970-01-01T00:00:00Z",
+        ]
     return tuple(flags)
 
 
@@ -64,10 +68,30 @@ def build(target: GoTarget, arch: str, cache: Path, log: Path | None = None) -> 
     moddir = cache / "gomod" / f"{target.slug}-{target.version}"
     _prepare_module(moddir, target)
     out.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": arch,
-           "GOMAXPROCS": "1", "GOFLAGS": "-mod=mod", "LC_ALL": "C", **dict(target.env)}
-    cmd = ["nice", "-n", "19", "go", "build", "-p", "1", "-trimpath",
-           "-ldflags", " ".join(("-s", "-w", *target.ldflags)), "-o", f"{out}.tmp"]
+    env = {
+        **os.environ,
+        "CGO_ENABLED": "0",
+        "GOOS": "linux",
+        "GOARCH": arch,
+        "GOMAXPROCS": "1",
+        "GOFLAGS": "-mod=mod",
+        "LC_ALL": "C",
+        **dict(target.env),
+    }
+    cmd = [
+        "nice",
+        "-n",
+        "19",
+        "go",
+        "build",
+        "-p",
+        "1",
+        "-trimpath",
+        "-ldflags",
+        " ".join(("-s", "-w", *target.ldflags)),
+        "-o",
+        f"{out}.tmp",
+    ]
     if target.tags:
         cmd += ["-tags", ",".join(target.tags)]
     start = time.monotonic()
@@ -82,8 +106,9 @@ def _prepare_module(moddir: Path, target: GoTarget) -> None:
         return
     moddir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "GOFLAGS": "-mod=mod", "LC_ALL": "C"}
-    info = json.loads(_run(["go", "mod", "download", "-json",
-                            f"{target.module}@{target.version}"], moddir, env))
+    info = json.loads(
+        _run(["go", "mod", "download", "-json", f"{target.module}@{target.version}"], moddir, env)
+    )
     upstream = Path(info["GoMod"]).read_text(encoding="utf-8")
     (moddir / "go.mod").write_text(_wrapper_gomod(target, upstream), encoding="utf-8")
     _run(["go", "get", f"{target.package}@{target.version}"], moddir, env)
@@ -92,8 +117,14 @@ def _prepare_module(moddir: Path, target: GoTarget) -> None:
 
 def _wrapper_gomod(target: GoTarget, upstream: str) -> str:
     required = dict(m.groups() for line in upstream.splitlines() if (m := _REQUIRE.match(line)))
-    lines = [f"module airlock.local/build/{target.slug}", "", "go 1.24.0", "",
-             f"require {target.module} {target.version}", ""]
+    lines = [
+        f"module airlock.local/build/{target.slug}",
+        "",
+        "go 1.24.0",
+        "",
+        f"require {target.module} {target.version}",
+        "",
+    ]
     replaces = []
     for line in upstream.splitlines():
         match = _LOCAL_REPLACE.match(line)
@@ -122,8 +153,12 @@ def _staging_version(version: str) -> str:
 def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode:
-        raise CommandError(cmd, proc.returncode, proc.stderr,
-                           "the Go module proxy must be reachable (GOPROXY) and Go >= 1.24")
+        raise CommandError(
+            cmd,
+            proc.returncode,
+            proc.stderr,
+            "the Go module proxy must be reachable (GOPROXY) and Go >= 1.24",
+        )
     return proc.stdout
 
 

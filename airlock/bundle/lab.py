@@ -50,41 +50,104 @@ CODENAME = "bookworm"
 NODE = ("kube_control_plane", "kube_node")
 CONTROL = ("kube_control_plane",)
 # What hosts install from the OS package repository (Debian 12 names).
-HOST_PACKAGES = ("conntrack", "socat", "ipset", "iptables", "ebtables", "ethtool", "chrony",
-                 "haproxy", "keepalived", "containerd", "runc", "containernetworking-plugins",
-                 "nginx-light", "ca-certificates", "curl")
+HOST_PACKAGES = (
+    "conntrack",
+    "socat",
+    "ipset",
+    "iptables",
+    "ebtables",
+    "ethtool",
+    "chrony",
+    "haproxy",
+    "keepalived",
+    "containerd",
+    "runc",
+    "containernetworking-plugins",
+    "nginx-light",
+    "ca-certificates",
+    "curl",
+)
 # Userland the kube-proxy and flannel images need besides their own binary.
 NET_IMAGE_PACKAGES = ("iptables", "conntrack")
-IPTABLES_COMMANDS = tuple(f"{family}{suffix}" for family in ("iptables", "ip6tables")
-                          for suffix in ("", "-save", "-restore"))
+IPTABLES_COMMANDS = tuple(
+    f"{family}{suffix}"
+    for family in ("iptables", "ip6tables")
+    for suffix in ("", "-save", "-restore")
+)
 
 
 def _k8s(name: str) -> gobuild.GoTarget:
-    return gobuild.GoTarget(name, "k8s.io/kubernetes", KUBE_VERSION,
-                            f"k8s.io/kubernetes/cmd/{name}", "kubernetes",
-                            gobuild.kube_ldflags(KUBE_VERSION))
+    return gobuild.GoTarget(
+        name,
+        "k8s.io/kubernetes",
+        KUBE_VERSION,
+        f"k8s.io/kubernetes/cmd/{name}",
+        "kubernetes",
+        gobuild.kube_ldflags(KUBE_VERSION),
+    )
 
 
 GO_TARGETS: tuple[gobuild.GoTarget, ...] = (
-    *(_k8s(n) for n in ("kubeadm", "kubectl", "kubelet", "kube-scheduler", "kube-proxy",
-                        "kube-controller-manager", "kube-apiserver")),
-    gobuild.GoTarget("etcd", "go.etcd.io/etcd/server/v3", ETCD_VERSION,
-                     "go.etcd.io/etcd/server/v3", "etcd-server"),
-    gobuild.GoTarget("etcdctl", "go.etcd.io/etcd/etcdctl/v3", ETCD_VERSION,
-                     "go.etcd.io/etcd/etcdctl/v3", "etcdctl"),
-    gobuild.GoTarget("coredns", "github.com/coredns/coredns", COREDNS_VERSION,
-                     "github.com/coredns/coredns", "coredns"),
+    *(
+        _k8s(n)
+        for n in (
+            "kubeadm",
+            "kubectl",
+            "kubelet",
+            "kube-scheduler",
+            "kube-proxy",
+            "kube-controller-manager",
+            "kube-apiserver",
+        )
+    ),
+    gobuild.GoTarget(
+        "etcd",
+        "go.etcd.io/etcd/server/v3",
+        ETCD_VERSION,
+        "go.etcd.io/etcd/server/v3",
+        "etcd-server",
+    ),
+    gobuild.GoTarget(
+        "etcdctl",
+        "go.etcd.io/etcd/etcdctl/v3",
+        ETCD_VERSION,
+        "go.etcd.io/etcd/etcdctl/v3",
+        "etcdctl",
+    ),
+    gobuild.GoTarget(
+        "coredns",
+        "github.com/coredns/coredns",
+        COREDNS_VERSION,
+        "github.com/coredns/coredns",
+        "coredns",
+    ),
     # flannel's udp backend is cgo on amd64: link it statically against glibc, as upstream.
-    gobuild.GoTarget("flanneld", "github.com/flannel-io/flannel", FLANNEL_VERSION,
-                     "github.com/flannel-io/flannel", "flannel",
-                     (f"-X github.com/flannel-io/flannel/pkg/version.Version={FLANNEL_VERSION}",
-                      "-extldflags=-static"),
-                     env=(("CGO_ENABLED", "1"),)),
-    gobuild.GoTarget("flannel", "github.com/containernetworking/plugins", FLANNEL_CNI_VERSION,
-                     "github.com/containernetworking/plugins/plugins/meta/flannel",
-                     "cni-plugins"),
-    gobuild.GoTarget("crictl", "sigs.k8s.io/cri-tools", CRICTL_VERSION,
-                     "sigs.k8s.io/cri-tools/cmd/crictl", "cri-tools"),
+    gobuild.GoTarget(
+        "flanneld",
+        "github.com/flannel-io/flannel",
+        FLANNEL_VERSION,
+        "github.com/flannel-io/flannel",
+        "flannel",
+        (
+            f"-X github.com/flannel-io/flannel/pkg/version.Version={FLANNEL_VERSION}",
+            "-extldflags=-static",
+        ),
+        env=(("CGO_ENABLED", "1"),),
+    ),
+    gobuild.GoTarget(
+        "flannel",
+        "github.com/containernetworking/plugins",
+        FLANNEL_CNI_VERSION,
+        "github.com/containernetworking/plugins/plugins/meta/flannel",
+        "cni-plugins",
+    ),
+    gobuild.GoTarget(
+        "crictl",
+        "sigs.k8s.io/cri-tools",
+        CRICTL_VERSION,
+        "sigs.k8s.io/cri-tools/cmd/crictl",
+        "cri-tools",
+    ),
 )
 
 
@@ -101,37 +164,75 @@ class LabImage:
 
 
 IMAGES = (
-    *(LabImage(n, f"registry.k8s.io/{n}:{KUBE_VERSION}", [(n, f"/usr/local/bin/{n}")],
-               roles=CONTROL)
-      for n in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")),
-    LabImage("kube-proxy", f"registry.k8s.io/kube-proxy:{KUBE_VERSION}",
-             [("kube-proxy", "/usr/local/bin/kube-proxy")], needs_net_tools=True),
-    LabImage("etcd", f"registry.k8s.io/etcd:{ETCD_VERSION.lstrip('v')}-0",
-             [("etcd", "/usr/local/bin/etcd"), ("etcdctl", "/usr/local/bin/etcdctl")],
-             roles=CONTROL),
-    LabImage("coredns", f"registry.k8s.io/coredns/coredns:{COREDNS_VERSION}",
-             [("coredns", "/coredns")], entrypoint=["/coredns"]),
-    LabImage("pause", f"registry.k8s.io/pause:{PAUSE_VERSION}", [("pause", "/pause")],
-             entrypoint=["/pause"]),
-    LabImage("flannel", f"ghcr.io/flannel-io/flannel:{FLANNEL_VERSION}",
-             [("flanneld", "/opt/bin/flanneld"), ("flannel", "/opt/cni/bin/flannel")],
-             entrypoint=["/opt/bin/flanneld"], needs_net_tools=True),
+    *(
+        LabImage(
+            n, f"registry.k8s.io/{n}:{KUBE_VERSION}", [(n, f"/usr/local/bin/{n}")], roles=CONTROL
+        )
+        for n in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+    ),
+    LabImage(
+        "kube-proxy",
+        f"registry.k8s.io/kube-proxy:{KUBE_VERSION}",
+        [("kube-proxy", "/usr/local/bin/kube-proxy")],
+        needs_net_tools=True,
+    ),
+    LabImage(
+        "etcd",
+        f"registry.k8s.io/etcd:{ETCD_VERSION.lstrip('v')}-0",
+        [("etcd", "/usr/local/bin/etcd"), ("etcdctl", "/usr/local/bin/etcdctl")],
+        roles=CONTROL,
+    ),
+    LabImage(
+        "coredns",
+        f"registry.k8s.io/coredns/coredns:{COREDNS_VERSION}",
+        [("coredns", "/coredns")],
+        entrypoint=["/coredns"],
+    ),
+    LabImage(
+        "pause",
+        f"registry.k8s.io/pause:{PAUSE_VERSION}",
+        [("pause", "/pause")],
+        entrypoint=["/pause"],
+    ),
+    LabImage(
+        "flannel",
+        f"ghcr.io/flannel-io/flannel:{FLANNEL_VERSION}",
+        [("flanneld", "/opt/bin/flanneld"), ("flannel", "/opt/cni/bin/flannel")],
+        entrypoint=["/opt/bin/flanneld"],
+        needs_net_tools=True,
+    ),
 )
 
-BINARY_ROLES = {"kubeadm": NODE, "kubelet": NODE, "kubectl": NODE, "crictl": NODE,
-                "flannel": NODE, "etcd": ("etcd",), "etcdctl": ("etcd",)}
+BINARY_ROLES = {
+    "kubeadm": NODE,
+    "kubelet": NODE,
+    "kubectl": NODE,
+    "crictl": NODE,
+    "flannel": NODE,
+    "etcd": ("etcd",),
+    "etcdctl": ("etcd",),
+}
 
 
-def prepare_lab(cache_dir: Path, arches: Sequence[str], manifest: Path | None = None,
-                dry_run: bool = False, downloads: Cache | None = None) -> Path:
+def prepare_lab(
+    cache_dir: Path,
+    arches: Sequence[str],
+    manifest: Path | None = None,
+    dry_run: bool = False,
+    downloads: Cache | None = None,
+) -> Path:
     """Build what is missing (Go programs, images), resolve packages; write the manifest."""
     if manifest is not None:
-        raise AirlockError("--manifest cannot be combined with --profile lab: the lab profile "
-                           "writes its own manifest (under .airlock/cache/lab/manifest.yml)")
+        raise AirlockError(
+            "--manifest cannot be combined with --profile lab: the lab profile "
+            "writes its own manifest (under .airlock/cache/lab/manifest.yml)"
+        )
     for arch in arches:
         if arch != "amd64":
-            raise AirlockError(f"the lab profile builds for amd64 only (asked: {arch}); "
-                               "drop --arch or use --arch amd64")
+            raise AirlockError(
+                f"the lab profile builds for amd64 only (asked: {arch}); "
+                "drop --arch or use --arch amd64"
+            )
     cache_dir.mkdir(parents=True, exist_ok=True)
     out = cache_dir / "manifest.yml"
     if dry_run and out.is_file():
@@ -139,19 +240,29 @@ def prepare_lab(cache_dir: Path, arches: Sequence[str], manifest: Path | None = 
     arch = "amd64"
     binaries, failed = _build_programs(cache_dir, arch)
     debs = _resolve_debs(cache_dir)
-    images = _build_images(cache_dir, arch, binaries, debs,
-                           downloads or Cache(cache_dir / "downloads"))
+    images = _build_images(
+        cache_dir, arch, binaries, debs, downloads or Cache(cache_dir / "downloads")
+    )
     doc = _manifest_doc(cache_dir, arch, binaries, images, debs)
-    doc["slots"] = [{"name": name, "note": f"not built on this machine: {why}"[:400]}
-                    for name, why in sorted(failed.items())]
+    doc["slots"] = [
+        {"name": name, "note": f"not built on this machine: {why}"[:400]}
+        for name, why in sorted(failed.items())
+    ]
     skipped = sorted({i.name for i in IMAGES} - set(images))
-    doc["slots"] += [{"name": f"image-{n}", "note": "left out: a program it needs was not built"}
-                     for n in skipped]
+    doc["slots"] += [
+        {"name": f"image-{n}", "note": "left out: a program it needs was not built"}
+        for n in skipped
+    ]
     if failed:
-        _log(f"bundle WITHOUT {', '.join(sorted(failed))} (images left out: "
-             f"{', '.join(skipped) or 'none'}); see the manifest's slots")
-    out.write_text("# Generated by `airlock bundle build --profile lab`; do not edit.\n"
-                   + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        _log(
+            f"bundle WITHOUT {', '.join(sorted(failed))} (images left out: "
+            f"{', '.join(skipped) or 'none'}); see the manifest's slots"
+        )
+    out.write_text(
+        "# Generated by `airlock bundle build --profile lab`; do not edit.\n"
+        + yaml.safe_dump(doc, sort_keys=False),
+        encoding="utf-8",
+    )
     return out
 
 
@@ -195,8 +306,12 @@ def _build_pause(cache: Path, arch: str) -> Path:
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(src, work)
     out.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."],
-                   cwd=work, check=True, env={**_go_env(arch)})
+    subprocess.run(
+        ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."],
+        cwd=work,
+        check=True,
+        env={**_go_env(arch)},
+    )
     return out
 
 
@@ -217,8 +332,9 @@ def _net_tree(cache: Path, debs: list[debrepo.DebPackage], downloads: Cache) -> 
     tree = cache / "trees" / f"net-{key}"
     if tree.is_dir():
         return tree
-    outcome = fetch_all([Request(d.url, d.sha256, d.name) for d in chosen],
-                        downloads, progress=False)
+    outcome = fetch_all(
+        [Request(d.url, d.sha256, d.name) for d in chosen], downloads, progress=False
+    )
     if outcome.errors:
         raise AirlockError("; ".join(str(e) for e in outcome.errors.values()))
     tmp = tree.with_name(tree.name + ".tmp")
@@ -241,9 +357,13 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _build_images(cache: Path, arch: str, binaries: dict[str, Path],
-                  debs: list[debrepo.DebPackage], downloads: Cache,
-                  ) -> dict[str, tuple[LabImage, Path]]:
+def _build_images(
+    cache: Path,
+    arch: str,
+    binaries: dict[str, Path],
+    debs: list[debrepo.DebPackage],
+    downloads: Cache,
+) -> dict[str, tuple[LabImage, Path]]:
     out = {}
     net_tree: Path | None = None
     for image in IMAGES:
@@ -259,61 +379,93 @@ def _build_images(cache: Path, arch: str, binaries: dict[str, Path],
         if not path.is_file():
             _log(f"assembling image {image.reference}")
             files = [oci.ImageFile(binaries[b], dest) for b, dest in image.binaries]
-            spec = oci.ImageSpec(image.reference, arch, [files], entrypoint=image.entrypoint,
-                                 tree_layers=[net_tree] if image.needs_net_tools and net_tree
-                                 else [])
+            spec = oci.ImageSpec(
+                image.reference,
+                arch,
+                [files],
+                entrypoint=image.entrypoint,
+                tree_layers=[net_tree] if image.needs_net_tools and net_tree else [],
+            )
             oci.write_oci_archive(spec, path)
         out[image.name] = (image, path)
     return out
 
 
-def _manifest_doc(cache: Path, arch: str, binaries: dict[str, Path],
-                  images: dict[str, tuple[LabImage, Path]],
-                  debs: list[debrepo.DebPackage]) -> dict[str, Any]:
+def _manifest_doc(
+    cache: Path,
+    arch: str,
+    binaries: dict[str, Path],
+    images: dict[str, tuple[LabImage, Path]],
+    debs: list[debrepo.DebPackage],
+) -> dict[str, Any]:
     artifacts: list[dict[str, Any]] = []
     versions = {t.name: t.version for t in GO_TARGETS} | {"pause": PAUSE_VERSION}
     for name, path in sorted(binaries.items()):
         if name not in BINARY_ROLES:
             continue
-        artifacts.append({
-            "name": name, "kind": "binary", "version": versions[name],
-            "url": "{mirror.lab}/" + str(path.relative_to(cache)).replace(f"/{arch}/", "/{arch}/"),
-            "target": f"bin/{{arch}}/{name}", "roles": list(BINARY_ROLES[name]),
-            "sha256": {arch: sha256_file(path)},
-        })
+        artifacts.append(
+            {
+                "name": name,
+                "kind": "binary",
+                "version": versions[name],
+                "url": "{mirror.lab}/"
+                + str(path.relative_to(cache)).replace(f"/{arch}/", "/{arch}/"),
+                "target": f"bin/{{arch}}/{name}",
+                "roles": list(BINARY_ROLES[name]),
+                "sha256": {arch: sha256_file(path)},
+            }
+        )
     for name, (image, path) in sorted(images.items()):
         tag = image.reference.rsplit(":", 1)[1]
-        artifacts.append({
-            "name": f"image-{name}", "component": name, "kind": "image", "version": tag,
-            "image": image.reference,
-            "url": "{mirror.lab}/" + str(path.relative_to(cache)).replace(f"/{arch}/", "/{arch}/"),
-            "target": f"images/{{arch}}/{name}_{tag}.oci.tar", "roles": list(image.roles),
-            "sha256": {arch: sha256_file(path)},
-        })
+        artifacts.append(
+            {
+                "name": f"image-{name}",
+                "component": name,
+                "kind": "image",
+                "version": tag,
+                "image": image.reference,
+                "url": "{mirror.lab}/"
+                + str(path.relative_to(cache)).replace(f"/{arch}/", "/{arch}/"),
+                "target": f"images/{{arch}}/{name}_{tag}.oci.tar",
+                "roles": list(image.roles),
+                "sha256": {arch: sha256_file(path)},
+            }
+        )
     artifacts += deb_artifacts(debs, arch)
     return {
-        "schema": 1, "kube_version": KUBE_VERSION, "architectures": [arch],
+        "schema": 1,
+        "kube_version": KUBE_VERSION,
+        "architectures": [arch],
         "mirrors": {"lab": cache.resolve().as_uri(), **DEB_MIRRORS},
         "artifacts": artifacts,
     }
 
 
-DEB_MIRRORS = {"debian": "http://deb.debian.org/debian",
-               "debian_security": "http://deb.debian.org/debian-security"}
+DEB_MIRRORS = {
+    "debian": "http://deb.debian.org/debian",
+    "debian_security": "http://deb.debian.org/debian-security",
+}
 
 
-def deb_artifacts(debs: Sequence[debrepo.DebPackage], arch: str,
-                  codename: str = CODENAME) -> list[dict[str, Any]]:
+def deb_artifacts(
+    debs: Sequence[debrepo.DebPackage], arch: str, codename: str = CODENAME
+) -> list[dict[str, Any]]:
     """Manifest entries for resolved .debs, under the `debian` mirrors (DEB_MIRRORS)."""
     out = []
     for deb in debs:
         mirror, rest = _deb_mirror(deb.url)
-        out.append({
-            "name": f"deb-{deb.name}", "component": deb.name, "kind": "deb",
-            "version": deb.version, "url": f"{{mirror.{mirror}}}/{rest}",
-            "target": f"debs/{codename}/{deb.filename}", "roles": ["all"],
-            "sha256": {arch: deb.sha256},
-        })
+        out.append(
+            {
+                "name": f"deb-{deb.name}",
+                "component": deb.name,
+                "kind": "deb",
+                "version": deb.version,
+                "url": f"{{mirror.{mirror}}}/{rest}",
+                "target": f"debs/{codename}/{deb.filename}",
+                "roles": ["all"],
+                "sha256": {arch: deb.sha256},
+            }
+        )
     return out
 
 
@@ -321,5 +473,7 @@ def _deb_mirror(url: str) -> tuple[str, str]:
     for name, base in (("debian_security", "/debian-security/"), ("debian", "/debian/")):
         if base in url:
             return name, url.split(base, 1)[1]
-    raise AirlockError(f"{url}: not from a Debian archive this manifest knows; "
-                       "use deb.debian.org in the build machine's apt sources")
+    raise AirlockError(
+        f"{url}: not from a Debian archive this manifest knows; "
+        "use deb.debian.org in the build machine's apt sources"
+    )

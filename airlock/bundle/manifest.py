@@ -125,8 +125,9 @@ class Manifest:
     def has_version(self, component: str, version: str) -> bool:
         """Whether `component` is pinned at `version` ("1.34.4" and "v1.34.4" are equal)."""
         want = version.removeprefix("v")
-        return any(a.component == component and a.version.removeprefix("v") == want
-                   for a in self.artifacts)
+        return any(
+            a.component == component and a.version.removeprefix("v") == want for a in self.artifacts
+        )
 
     def resolve(
         self, arch: str, mirrors: Mapping[str, str] | None = None
@@ -145,11 +146,15 @@ class Manifest:
             values = {"version": art.version, "arch": arch}
             out.append(
                 ResolvedArtifact(
-                    name=art.name, component=art.component, kind=art.kind,
-                    version=art.version, arch=arch,
+                    name=art.name,
+                    component=art.component,
+                    kind=art.kind,
+                    version=art.version,
+                    arch=arch,
                     url=_fill(art.url, values, bases),
                     target=_fill(art.target, values, bases),
-                    sha256=art.sha256[arch], roles=art.roles,
+                    sha256=art.sha256[arch],
+                    roles=art.roles,
                     image=str(art.extra.get("image", "")),
                 )
             )
@@ -225,7 +230,10 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
 
 
 def _parse_artifact(
-    raw: Any, index: int, arches: tuple[str, ...], mirrors: Mapping[str, Any],
+    raw: Any,
+    index: int,
+    arches: tuple[str, ...],
+    mirrors: Mapping[str, Any],
     problems: list[str],
 ) -> Artifact | None:
     if not isinstance(raw, dict) or not raw.get("name"):
@@ -261,16 +269,19 @@ def _parse_artifact(
         return None
     known = {"name", "component", "kind", "version", "url", "target", "sha256", "roles"}
     return Artifact(
-        name=name, component=str(raw.get("component") or name), kind=kind,
-        version=str(raw["version"]), url=str(raw["url"]), target=str(raw["target"]),
-        sha256=dict(sums), roles=tuple(raw.get("roles") or ()),
+        name=name,
+        component=str(raw.get("component") or name),
+        kind=kind,
+        version=str(raw["version"]),
+        url=str(raw["url"]),
+        target=str(raw["target"]),
+        sha256=dict(sums),
+        roles=tuple(raw.get("roles") or ()),
         extra={k: v for k, v in raw.items() if k not in known},
     )
 
 
-def _check_template(
-    text: str, where: str, mirrors: Mapping[str, Any], problems: list[str]
-) -> None:
+def _check_template(text: str, where: str, mirrors: Mapping[str, Any], problems: list[str]) -> None:
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
     except ValueError as exc:

@@ -58,20 +58,31 @@ def write_oci_archive(spec: ImageSpec, output: Path) -> str:
     for tree in spec.tree_layers:
         layers.append(_layer(_tree_tar(tree), blobs, diff_ids))
     config = {
-        "architecture": spec.arch, "os": "linux",
-        "config": {"Env": list(spec.env), "Entrypoint": list(spec.entrypoint) or None,
-                   "Cmd": list(spec.cmd) or None, "WorkingDir": "/"},
+        "architecture": spec.arch,
+        "os": "linux",
+        "config": {
+            "Env": list(spec.env),
+            "Entrypoint": list(spec.entrypoint) or None,
+            "Cmd": list(spec.cmd) or None,
+            "WorkingDir": "/",
+        },
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": [{"created_by": "airlock bundle build --profile lab"}],
     }
     config_desc = _blob(_json(config), MEDIA_CONFIG, blobs)
-    manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
-                "config": config_desc, "layers": layers}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": MEDIA_MANIFEST,
+        "config": config_desc,
+        "layers": layers,
+    }
     manifest_desc = _blob(_json(manifest), MEDIA_MANIFEST, blobs)
     tag = spec.reference.rsplit(":", 1)[1]
     manifest_desc["platform"] = {"architecture": spec.arch, "os": "linux"}
-    manifest_desc["annotations"] = {"io.containerd.image.name": spec.reference,
-                                    "org.opencontainers.image.ref.name": tag}
+    manifest_desc["annotations"] = {
+        "io.containerd.image.name": spec.reference,
+        "org.opencontainers.image.ref.name": tag,
+    }
     index = {"schemaVersion": 2, "manifests": [manifest_desc]}
     _write_archive(output, index, blobs)
     return str(manifest_desc["digest"])
@@ -114,8 +125,9 @@ def _files_tar(files: Sequence[ImageFile]) -> bytes:
                     dirs.add(parent)
                     tar.addfile(_info(parent, tarfile.DIRTYPE, 0o755))
             data = item.source.read_bytes()
-            tar.addfile(_info("/".join(parts), tarfile.REGTYPE, item.mode, len(data)),
-                        io.BytesIO(data))
+            tar.addfile(
+                _info("/".join(parts), tarfile.REGTYPE, item.mode, len(data)), io.BytesIO(data)
+            )
     return buf.getvalue()
 
 
@@ -136,8 +148,7 @@ def _tree_tar(root: Path) -> bytes:
 def _write_archive(output: Path, index: dict[str, object], blobs: dict[str, bytes]) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp")
-    entries = [("oci-layout", _json({"imageLayoutVersion": "1.0.0"})),
-               ("index.json", _json(index))]
+    entries = [("oci-layout", _json({"imageLayoutVersion": "1.0.0"})), ("index.json", _json(index))]
     entries += [(f"blobs/sha256/{d.split(':', 1)[1]}", data) for d, data in sorted(blobs.items())]
     with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
         for directory in ("blobs", "blobs/sha256"):

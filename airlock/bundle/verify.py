@@ -121,9 +121,7 @@ def _load_manifest(data: bytes | None, report: Report) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def _compare(
-    listed: dict[str, str], manifest: dict[str, Any], seen: _Seen, report: Report
-) -> None:
+def _compare(listed: dict[str, str], manifest: dict[str, Any], seen: _Seen, report: Report) -> None:
     files = manifest.get("files") or {}
     for name in sorted(listed):
         want = listed[name]

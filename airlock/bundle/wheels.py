@@ -34,8 +34,18 @@ def wheel_members(cache_dir: Path, dry_run: bool = False) -> list[Member]:
     if dry_run:
         return [Member(f"wheels/ (from {root}, requirements.lock)", deps, "-" * 64, 0)]
     if not deps.is_dir():
-        _pip(["wheel", "--quiet", "-w", str(_fresh(deps)), "-c", str(root / "requirements.lock"),
-              str(root)], deps)
+        _pip(
+            [
+                "wheel",
+                "--quiet",
+                "-w",
+                str(_fresh(deps)),
+                "-c",
+                str(root / "requirements.lock"),
+                str(root),
+            ],
+            deps,
+        )
     if not own.is_dir():
         _pip(["wheel", "--quiet", "--no-deps", "-w", str(_fresh(own)), str(root)], own)
         _git_archive(root, own / "airlock-project.tar.gz")
@@ -61,19 +71,33 @@ def _fresh(path: Path) -> Path:
 
 def _pip(args: list[str], final: Path) -> None:
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                          env={**os.environ, "LC_ALL": "C"})
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, env={**os.environ, "LC_ALL": "C"}
+    )
     if proc.returncode:
-        raise CommandError(cmd, proc.returncode, proc.stderr,
-                           "the build machine needs PyPI (or PIP_INDEX_URL) to collect wheels")
+        raise CommandError(
+            cmd,
+            proc.returncode,
+            proc.stderr,
+            "the build machine needs PyPI (or PIP_INDEX_URL) to collect wheels",
+        )
     os.replace(final.with_name(final.name + ".tmp"), final)
 
 
 def _git_archive(root: Path, dest: Path) -> None:
     if not (root / ".git").exists():
         return
-    cmd = ["git", "-C", str(root), "archive", "--format=tar.gz", "--prefix=airlock/",
-           "-o", str(dest), "HEAD"]
+    cmd = [
+        "git",
+        "-C",
+        str(root),
+        "archive",
+        "--format=tar.gz",
+        "--prefix=airlock/",
+        "-o",
+        str(dest),
+        "HEAD",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode:
         raise CommandError(cmd, proc.returncode, proc.stderr)
@@ -81,8 +105,9 @@ def _git_archive(root: Path, dest: Path) -> None:
 
 def _sources(root: Path) -> list[Path]:
     files = [root / "pyproject.toml"]
-    files += sorted(p for p in (root / "airlock").rglob("*") if p.is_file()
-                    and "__pycache__" not in p.parts)
+    files += sorted(
+        p for p in (root / "airlock").rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    )
     head = root / ".git" / "HEAD"
     if head.is_file():  # the project archive follows the commit
         files.append(head)

@@ -366,8 +366,7 @@ class Etcdctl:
         states = parse_status(_json_list(out))
         failures = status_failures(err)
         ordered = [
-            states.get(ep)
-            or EndpointState(endpoint=ep, error=failures.get(ep) or error_text(err))
+            states.get(ep) or EndpointState(endpoint=ep, error=failures.get(ep) or error_text(err))
             for ep in eps
         ]
         voters = [s.endpoint for s in ordered if s.reachable and not s.is_learner]

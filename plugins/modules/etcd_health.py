@@ -183,7 +183,6 @@ waited:
 """
 
 
-
 def build_module() -> AnsibleModule:
     spec: dict[str, dict[str, Any]] = {
         **CONNECTION_ARGUMENT_SPEC,

@@ -214,8 +214,9 @@ def describe(members: list[Member]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def retrying(module: AnsibleModule, action: str, step: Callable[[], Any],
-             hints: tuple[str, ...]) -> None:
+def retrying(
+    module: AnsibleModule, action: str, step: Callable[[], Any], hints: tuple[str, ...]
+) -> None:
     """Run ``step`` until it succeeds, retrying only errors that contain one of ``hints``."""
     last: list[str] = []
 
@@ -243,8 +244,12 @@ def retrying(module: AnsibleModule, action: str, step: Callable[[], Any],
 
 def promote(module: AnsibleModule, ctl: Etcdctl, member: Member) -> None:
     """Promote ``member``, retrying while etcd says the learner has not caught up."""
-    retrying(module, f"promoting learner {member.name or member.hex_id}",
-             lambda: ctl.member_promote(member), _NOT_YET_PROMOTABLE)
+    retrying(
+        module,
+        f"promoting learner {member.name or member.hex_id}",
+        lambda: ctl.member_promote(member),
+        _NOT_YET_PROMOTABLE,
+    )
 
 
 def ensure_present(module: AnsibleModule, ctl: Etcdctl, members: list[Member]) -> dict[str, Any]:
@@ -268,9 +273,12 @@ def ensure_present(module: AnsibleModule, ctl: Etcdctl, members: list[Member]) -
             member = Member(0, "", list(peer_urls), [], params["learner"])
         else:
             added: list[Member] = []
-            retrying(module, f"adding member {name}",
-                     lambda: added.append(ctl.member_add(name, peer_urls, params["learner"])[0]),
-                     _NOT_YET_RECONFIGURABLE)
+            retrying(
+                module,
+                f"adding member {name}",
+                lambda: added.append(ctl.member_add(name, peer_urls, params["learner"])[0]),
+                _NOT_YET_RECONFIGURABLE,
+            )
             member = added[0]
     if member.is_learner and params["promote"]:
         actions.append("promoted")
@@ -305,18 +313,27 @@ def ensure_absent(module: AnsibleModule, ctl: Etcdctl, members: list[Member]) ->
     params = module.params
     member = find_member(members, params["peer_urls"], params["name"])
     if member is None:
-        return {"changed": False, "actions": [], "member": None,
-                "members": [m.to_dict() for m in members]}
+        return {
+            "changed": False,
+            "actions": [],
+            "member": None,
+            "members": [m.to_dict() for m in members],
+        }
     blocker = removal_blocker(members, healthy_member_ids(ctl, members), member)
     if blocker and not params["force"]:
-        module.fail_json(msg=f"refusing to remove: {blocker}",
-                         members=[m.to_dict() for m in members])
+        module.fail_json(
+            msg=f"refusing to remove: {blocker}", members=[m.to_dict() for m in members]
+        )
     if blocker:
         module.warn(f"forced removal: {blocker}")
     after = [m for m in members if m.id != member.id]
     if not module.check_mode:
-        retrying(module, f"removing member {member.name or member.hex_id}",
-                 lambda: ctl.member_remove(member), _NOT_YET_RECONFIGURABLE)
+        retrying(
+            module,
+            f"removing member {member.name or member.hex_id}",
+            lambda: ctl.member_remove(member),
+            _NOT_YET_RECONFIGURABLE,
+        )
         after = ctl.member_list()
     return {
         "changed": True,

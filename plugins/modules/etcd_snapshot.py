@@ -168,7 +168,6 @@ data_dir:
 """
 
 
-
 def build_module() -> AnsibleModule:
     spec: dict[str, dict[str, Any]] = {
         "state": {"type": "str", "choices": ["saved", "restored"], "default": "saved"},
@@ -188,8 +187,11 @@ def build_module() -> AnsibleModule:
         argument_spec=spec,
         supports_check_mode=True,
         required_if=[
-            ("state", "restored",
-             ("data_dir", "name", "initial_cluster", "initial_advertise_peer_urls")),
+            (
+                "state",
+                "restored",
+                ("data_dir", "name", "initial_cluster", "initial_advertise_peer_urls"),
+            ),
         ],
     )
 
@@ -274,8 +276,12 @@ def restore(module: AnsibleModule, ctl: Etcdctl) -> dict[str, Any]:
         shutil.rmtree(scratch)
     try:
         ctl.snapshot_restore(
-            path, scratch, params["name"], params["initial_cluster"],
-            params["initial_cluster_token"], params["initial_advertise_peer_urls"],
+            path,
+            scratch,
+            params["name"],
+            params["initial_cluster"],
+            params["initial_cluster_token"],
+            params["initial_advertise_peer_urls"],
             params["skip_hash_check"],
         )
     except EtcdctlError as exc:

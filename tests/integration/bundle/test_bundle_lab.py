@@ -34,20 +34,34 @@ def _bundle(tmp_path):
     tool.write_bytes(TOOL)
     debs = debrepo.resolve(["socat", "nginx-light"])
     doc = {
-        "schema": 1, "kube_version": "v1.34.4", "architectures": ["amd64"],
+        "schema": 1,
+        "kube_version": "v1.34.4",
+        "architectures": ["amd64"],
         "mirrors": {"local": tmp_path.as_uri(), **lab.DEB_MIRRORS},
         "artifacts": [
-            {"name": "tool", "version": "1.0", "url": "{mirror.local}/tool",
-             "target": "bin/{arch}/tool", "roles": ["all"],
-             "sha256": {"amd64": hashlib.sha256(TOOL).hexdigest()}},
+            {
+                "name": "tool",
+                "version": "1.0",
+                "url": "{mirror.local}/tool",
+                "target": "bin/{arch}/tool",
+                "roles": ["all"],
+                "sha256": {"amd64": hashlib.sha256(TOOL).hexdigest()},
+            },
             *lab.deb_artifacts(debs, "amd64"),
         ],
     }
     manifest = tmp_path / "manifest.yml"
     manifest.write_text(yaml.safe_dump(doc))
     out = tmp_path / "small-bundle.tar"
-    build(BuildOptions(manifest=load_manifest(manifest), arches=["amd64"], output=out,
-                       cache=Cache(ROOT / ".airlock" / "cache" / "bundle"), progress=False))
+    build(
+        BuildOptions(
+            manifest=load_manifest(manifest),
+            arches=["amd64"],
+            output=out,
+            cache=Cache(ROOT / ".airlock" / "cache" / "bundle"),
+            progress=False,
+        )
+    )
     require_valid(out)
     return out
 
@@ -55,18 +69,32 @@ def _bundle(tmp_path):
 def _playbook(inventory, bundle):
     env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")
     proc = subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "playbooks/bundle.yml",
-         "-e", f"bundle_server_archive={bundle}",
-         "-e", '{"bundle_client_packages": ["socat"]}'],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False,
+        [
+            str(VENV_BIN / "ansible-playbook"),
+            "-i",
+            str(inventory),
+            "playbooks/bundle.yml",
+            "-e",
+            f"bundle_server_archive={bundle}",
+            "-e",
+            '{"bundle_client_packages": ["socat"]}',
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     return proc.stdout
 
 
 def _recap(output):
-    return {m[0]: int(m[1]) for m in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output,
-                                                 re.MULTILINE)}
+    return {
+        m[0]: int(m[1])
+        for m in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.MULTILINE)
+    }
 
 
 def _ssh(host, *cmd):
@@ -76,8 +104,20 @@ def _ssh(host, *cmd):
 @pytest.fixture(scope="module")
 def internal_lab():
     run_airlock("lab", "down", "--name", NAME)
-    run_airlock("lab", "up", "--name", NAME, "--masters", "1", "--workers", "1",
-                "--subnet", "10.77.41.0/24", "--internal", check=True)
+    run_airlock(
+        "lab",
+        "up",
+        "--name",
+        NAME,
+        "--masters",
+        "1",
+        "--workers",
+        "1",
+        "--subnet",
+        "10.77.41.0/24",
+        "--internal",
+        check=True,
+    )
     yield ROOT / ".airlock" / "labs" / NAME / "inventory"
     run_airlock("lab", "down", "--name", NAME, check=True)
 
@@ -93,8 +133,16 @@ def test_hosts_fetch_verify_and_install_from_the_bundle_host(internal_lab, tmp_p
         policy = _ssh(host, "apt-cache", "policy", "socat")
         assert "https://10.77.41." in policy and "debs/bookworm" in policy
     # The hosts really have no route out: the packages can only have come from the bundle.
-    probe = run_airlock("lab", "ssh", "--name", NAME, "w1", "python3", "-c",
-                        "import socket; socket.create_connection(('151.101.2.132', 80), 3)")
+    probe = run_airlock(
+        "lab",
+        "ssh",
+        "--name",
+        NAME,
+        "w1",
+        "python3",
+        "-c",
+        "import socket; socket.create_connection(('151.101.2.132', 80), 3)",
+    )
     assert probe.returncode != 0
     second = _playbook(internal_lab, bundle)
     assert _recap(second) == {"m1": 0, "w1": 0}, second[-3000:]

@@ -17,8 +17,7 @@ REF = "registry.k8s.io/pause:3.10.1-airlock-test"
 
 def _podman(*args):
     env = dict(os.environ, CONTAINERS_CONF=str(ROOT / ".airlock" / "containers.conf"))
-    return subprocess.run(["podman", *args], capture_output=True, text=True, env=env,
-                          check=False)
+    return subprocess.run(["podman", *args], capture_output=True, text=True, env=env, check=False)
 
 
 @pytest.fixture
@@ -28,15 +27,20 @@ def pause_binary(tmp_path):
     work = tmp_path / "pause"
     shutil.copytree(ROOT / "offline-bundle" / "lab" / "pause", work)
     out = tmp_path / "pause-bin"
-    subprocess.run(["go", "build", "-trimpath", "-o", str(out), "."], cwd=work, check=True,
-                   env=dict(os.environ, CGO_ENABLED="0"))
+    subprocess.run(
+        ["go", "build", "-trimpath", "-o", str(out), "."],
+        cwd=work,
+        check=True,
+        env=dict(os.environ, CGO_ENABLED="0"),
+    )
     return out
 
 
 def test_assembled_image_loads_and_runs_in_podman(pause_binary, tmp_path):
     archive = tmp_path / "pause.oci.tar"
-    spec = oci.ImageSpec(REF, "amd64", [[oci.ImageFile(pause_binary, "/pause")]],
-                         entrypoint=["/pause"])
+    spec = oci.ImageSpec(
+        REF, "amd64", [[oci.ImageFile(pause_binary, "/pause")]], entrypoint=["/pause"]
+    )
     oci.write_oci_archive(spec, archive)
     try:
         loaded = _podman("load", "--input", str(archive))

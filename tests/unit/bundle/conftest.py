@@ -63,8 +63,9 @@ def _handler(mirror: Mirror) -> type[http.server.BaseHTTPRequestHandler]:
             body = spec.body[start:]
             self.send_response(206 if start else 200)
             if start:
-                self.send_header("Content-Range",
-                                 f"bytes {start}-{len(spec.body) - 1}/{len(spec.body)}")
+                self.send_header(
+                    "Content-Range", f"bytes {start}-{len(spec.body) - 1}/{len(spec.body)}"
+                )
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if spec.cut_first > 0:

@@ -106,11 +106,18 @@ def test_file_urls_are_copied_and_verified(tmp_path):
 
 def _manifest(tmp_path, mirror, entries):
     doc = {
-        "schema": 1, "kube_version": "v1.34.4", "architectures": ["amd64"],
+        "schema": 1,
+        "kube_version": "v1.34.4",
+        "architectures": ["amd64"],
         "mirrors": {"web": mirror.base},
         "artifacts": [
-            {"name": name, "version": "1.0", "url": "{mirror.web}/" + name,
-             "target": "bin/{arch}/" + name, "sha256": {"amd64": sha}}
+            {
+                "name": name,
+                "version": "1.0",
+                "url": "{mirror.web}/" + name,
+                "target": "bin/{arch}/" + name,
+                "sha256": {"amd64": sha},
+            }
             for name, sha in entries
         ],
     }
@@ -125,8 +132,21 @@ def test_build_fails_naming_the_bad_artifact_and_caches_the_rest(mirror, tmp_pat
     pinned = hashlib.sha256(b"the real kubectl").hexdigest()
     manifest = _manifest(tmp_path, mirror, [("kubelet", good_sha), ("kubectl", pinned)])
     out = tmp_path / "bundle.tar"
-    rc = cli.main(["bundle", "build", "--manifest", str(manifest), "--arch", "amd64",
-                   "--output", str(out), "--cache-dir", str(tmp_path / "c"), "--no-wheels"])
+    rc = cli.main(
+        [
+            "bundle",
+            "build",
+            "--manifest",
+            str(manifest),
+            "--arch",
+            "amd64",
+            "--output",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--no-wheels",
+        ]
+    )
     assert rc != 0
     err = capsys.readouterr().err
     assert "kubectl (amd64)" in err and "refused" in err
@@ -138,8 +158,19 @@ def test_build_fails_naming_the_bad_artifact_and_caches_the_rest(mirror, tmp_pat
 def test_build_then_rebuild_from_cache(mirror, tmp_path, capsys):
     _, sha = mirror.add("/kubelet", BODY)
     manifest = _manifest(tmp_path, mirror, [("kubelet", sha)])
-    args = ["bundle", "build", "--manifest", str(manifest), "--output", str(tmp_path / "b.tar"),
-            "--arch", "amd64", "--cache-dir", str(tmp_path / "c"), "--no-wheels"]
+    args = [
+        "bundle",
+        "build",
+        "--manifest",
+        str(manifest),
+        "--output",
+        str(tmp_path / "b.tar"),
+        "--arch",
+        "amd64",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--no-wheels",
+    ]
     assert cli.main(args) == 0
     assert cli.main(args) == 0
     assert len(mirror.requests_for("/kubelet")) == 1
@@ -149,9 +180,24 @@ def test_build_then_rebuild_from_cache(mirror, tmp_path, capsys):
 
 def test_dry_run_lists_sources_and_targets(mirror, tmp_path, capsys):
     manifest = _manifest(tmp_path, mirror, [("kubelet", "a" * 64)])
-    rc = cli.main(["bundle", "build", "--manifest", str(manifest), "--dry-run", "--arch",
-                   "amd64", "--mirror", "web=https://mirror.internal/k8s", "--no-wheels",
-                   "--cache-dir", str(tmp_path / "c"), "--output", str(tmp_path / "x.tar")])
+    rc = cli.main(
+        [
+            "bundle",
+            "build",
+            "--manifest",
+            str(manifest),
+            "--dry-run",
+            "--arch",
+            "amd64",
+            "--mirror",
+            "web=https://mirror.internal/k8s",
+            "--no-wheels",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--output",
+            str(tmp_path / "x.tar"),
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "https://mirror.internal/k8s/kubelet\n    -> bin/amd64/kubelet" in out

@@ -42,8 +42,9 @@ replace go.etcd.io/etcd => ./FORBIDDEN_DEPENDENCY
 
 
 def test_kubernetes_staging_modules_are_replaced_by_published_versions():
-    target = gobuild.GoTarget("kubeadm", "k8s.io/kubernetes", "v1.34.4",
-                              "k8s.io/kubernetes/cmd/kubeadm", "kubernetes")
+    target = gobuild.GoTarget(
+        "kubeadm", "k8s.io/kubernetes", "v1.34.4", "k8s.io/kubernetes/cmd/kubeadm", "kubernetes"
+    )
     text = gobuild._wrapper_gomod(target, K8S_GOMOD)
     assert "require k8s.io/kubernetes v1.34.4" in text
     assert "\tk8s.io/api => k8s.io/api v0.34.4" in text
@@ -51,8 +52,9 @@ def test_kubernetes_staging_modules_are_replaced_by_published_versions():
 
 
 def test_guard_replaces_are_not_copied():
-    target = gobuild.GoTarget("etcd", "go.etcd.io/etcd/server/v3", "v3.6.5",
-                              "go.etcd.io/etcd/server/v3", "etcd")
+    target = gobuild.GoTarget(
+        "etcd", "go.etcd.io/etcd/server/v3", "v3.6.5", "go.etcd.io/etcd/server/v3", "etcd"
+    )
     assert "replace" not in gobuild._wrapper_gomod(target, ETCD_GOMOD)
 
 
@@ -65,8 +67,11 @@ def test_kube_ldflags_stamp_the_version_kubeadm_reads():
 def _image(tmp_path):
     binary = tmp_path / "kube-apiserver"
     binary.write_bytes(b"\x7fELF fake binary")
-    spec = oci.ImageSpec("registry.k8s.io/kube-apiserver:v1.34.4", "amd64",
-                         [[oci.ImageFile(binary, "/usr/local/bin/kube-apiserver")]])
+    spec = oci.ImageSpec(
+        "registry.k8s.io/kube-apiserver:v1.34.4",
+        "amd64",
+        [[oci.ImageFile(binary, "/usr/local/bin/kube-apiserver")]],
+    )
     out = tmp_path / "img.oci.tar"
     return spec, out, oci.write_oci_archive(spec, out)
 
@@ -79,8 +84,10 @@ def test_oci_archive_is_a_valid_layout_with_kubeadm_names(tmp_path):
         index = json.load(tar.extractfile("index.json"))
         desc = index["manifests"][0]
         assert desc["digest"] == digest
-        assert desc["annotations"]["io.containerd.image.name"] == \
-            "registry.k8s.io/kube-apiserver:v1.34.4"
+        assert (
+            desc["annotations"]["io.containerd.image.name"]
+            == "registry.k8s.io/kube-apiserver:v1.34.4"
+        )
         assert desc["annotations"]["org.opencontainers.image.ref.name"] == "v1.34.4"
         # Every blob is stored under its own digest.
         for name in names:
@@ -88,8 +95,9 @@ def test_oci_archive_is_a_valid_layout_with_kubeadm_names(tmp_path):
                 data = tar.extractfile(name).read()
                 assert hashlib.sha256(data).hexdigest() == name.rsplit("/", 1)[1]
         manifest = json.loads(tar.extractfile(f"blobs/sha256/{digest[7:]}").read())
-        config = json.loads(tar.extractfile(
-            f"blobs/sha256/{manifest['config']['digest'][7:]}").read())
+        config = json.loads(
+            tar.extractfile(f"blobs/sha256/{manifest['config']['digest'][7:]}").read()
+        )
         layer = tar.extractfile(f"blobs/sha256/{manifest['layers'][0]['digest'][7:]}").read()
     raw = gzip.decompress(layer)
     assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(raw).hexdigest()]
@@ -112,22 +120,36 @@ def _fake_deb(tmp_path, name, version):
     (root / "DEBIAN").mkdir(parents=True)
     (root / "DEBIAN" / "control").write_text(
         f"Package: {name}\nVersion: {version}\nArchitecture: all\n"
-        "Maintainer: airlock <a@example.org>\nDescription: test package\n")
+        "Maintainer: airlock <a@example.org>\nDescription: test package\n"
+    )
     (root / "usr" / "share" / name).mkdir(parents=True)
     (root / "usr" / "share" / name / "hello").write_text("hi\n")
     deb = tmp_path / f"{name}_{version}_all.deb"
-    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)],
+        check=True,
+        capture_output=True,
+    )
     return deb
 
 
 def test_flat_repository_index(tmp_path):
     debs = [_fake_deb(tmp_path, "alpha", "1.0"), _fake_deb(tmp_path, "beta", "2:3.1-1")]
-    members = [Member(f"debs/bookworm/{d.name}", d, hashlib.sha256(d.read_bytes()).hexdigest(),
-                      d.stat().st_size) for d in debs]
+    members = [
+        Member(
+            f"debs/bookworm/{d.name}",
+            d,
+            hashlib.sha256(d.read_bytes()).hexdigest(),
+            d.stat().st_size,
+        )
+        for d in debs
+    ]
     index = {m.arcname: m for m in debrepo.index_members(members, tmp_path / "idx", {})}
-    assert set(index) == {"debs/bookworm/Packages", "debs/bookworm/Packages.gz",
-                          "debs/bookworm/Release"}
+    assert set(index) == {
+        "debs/bookworm/Packages",
+        "debs/bookworm/Packages.gz",
+        "debs/bookworm/Release",
+    }
     packages = index["debs/bookworm/Packages"].source.read_text()
     assert "Package: alpha\n" in packages and "Version: 2:3.1-1\n" in packages
     assert f"Filename: ./{debs[0].name}\n" in packages
@@ -144,21 +166,34 @@ def test_apt_reads_the_flat_repository(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
     shutil.copy(deb, repo / deb.name)
-    member = Member(f"debs/bookworm/{deb.name}", repo / deb.name,
-                    hashlib.sha256(deb.read_bytes()).hexdigest(), deb.stat().st_size)
+    member = Member(
+        f"debs/bookworm/{deb.name}",
+        repo / deb.name,
+        hashlib.sha256(deb.read_bytes()).hexdigest(),
+        deb.stat().st_size,
+    )
     for m in debrepo.index_members([member], tmp_path / "idx", {}):
         shutil.copy(m.source, repo / m.arcname.rsplit("/", 1)[1])
     state = tmp_path / "apt"
-    for sub in ("lists/partial", "cache/archives/partial", "etc/sources.list.d",
-                "etc/preferences.d"):
+    for sub in (
+        "lists/partial",
+        "cache/archives/partial",
+        "etc/sources.list.d",
+        "etc/preferences.d",
+    ):
         (state / sub).mkdir(parents=True)
     (state / "etc" / "sources.list").write_text(f"deb [trusted=yes] file:{repo} ./\n")
-    opts = [f"-oDir::State={state}", f"-oDir::Cache={state / 'cache'}",
-            f"-oDir::Etc={state / 'etc'}", f"-oDir::State::status={state / 'status'}"]
+    opts = [
+        f"-oDir::State={state}",
+        f"-oDir::Cache={state / 'cache'}",
+        f"-oDir::Etc={state / 'etc'}",
+        f"-oDir::State::status={state / 'status'}",
+    ]
     (state / "status").write_text("")
     subprocess.run(["apt-get", *opts, "update"], check=True, capture_output=True)
-    shown = subprocess.run(["apt-cache", *opts, "show", "airlock-probe"], check=True,
-                           capture_output=True, text=True).stdout
+    shown = subprocess.run(
+        ["apt-cache", *opts, "show", "airlock-probe"], check=True, capture_output=True, text=True
+    ).stdout
     assert f"SHA256: {member.sha256}" in shown
 
 
@@ -186,8 +221,13 @@ def test_lab_manifest_passes_the_same_schema(tmp_path):
     image_path.write_bytes(b"image")
     pause = next(i for i in lab.IMAGES if i.name == "pause")
     deb = debrepo.DebPackage(
-        "socat", "1.7.4.4-2", "http://deb.debian.org/debian/pool/main/s/socat/socat_1.7.4.4-2_amd64.deb",
-        "socat_1.7.4.4-2_amd64.deb", 10, "c" * 64)
+        "socat",
+        "1.7.4.4-2",
+        "http://deb.debian.org/debian/pool/main/s/socat/socat_1.7.4.4-2_amd64.deb",
+        "socat_1.7.4.4-2_amd64.deb",
+        10,
+        "c" * 64,
+    )
     doc = lab._manifest_doc(cache, "amd64", binaries, {"pause": (pause, image_path)}, [deb])
     m = parse_manifest(doc, cache / "manifest.yml")
     assert m.kube_version == lab.KUBE_VERSION

@@ -20,13 +20,24 @@ GOOD = {
     "architectures": ["amd64", "arm64"],
     "mirrors": {"k8s": "https://dl.k8s.io", "github": "https://github.com"},
     "artifacts": [
-        {"name": "kubeadm", "version": "v1.34.4", "roles": ["kube_control_plane"],
-         "url": "{mirror.k8s}/release/{version}/bin/linux/{arch}/kubeadm",
-         "target": "bin/{arch}/kubeadm", "sha256": {"amd64": A, "arm64": B}},
-        {"name": "etcd-archive", "component": "etcd", "kind": "archive", "version": "v3.6.4",
-         "url": "{mirror.github}/etcd-io/etcd/releases/download/{version}/"
-                "etcd-{version}-linux-{arch}.tar.gz",
-         "target": "archives/{arch}/etcd.tar.gz", "sha256": {"amd64": B}},
+        {
+            "name": "kubeadm",
+            "version": "v1.34.4",
+            "roles": ["kube_control_plane"],
+            "url": "{mirror.k8s}/release/{version}/bin/linux/{arch}/kubeadm",
+            "target": "bin/{arch}/kubeadm",
+            "sha256": {"amd64": A, "arm64": B},
+        },
+        {
+            "name": "etcd-archive",
+            "component": "etcd",
+            "kind": "archive",
+            "version": "v3.6.4",
+            "url": "{mirror.github}/etcd-io/etcd/releases/download/{version}/"
+            "etcd-{version}-linux-{arch}.tar.gz",
+            "target": "archives/{arch}/etcd.tar.gz",
+            "sha256": {"amd64": B},
+        },
     ],
     "slots": [{"name": "harbor-offline-installer", "issue": 5}],
 }
@@ -70,7 +81,9 @@ def test_mirror_overrides():
     assert one == {"k8s": "http://mirror.lan/k8s"}
     assert m.resolve("amd64", one)[0].url.startswith("http://mirror.lan/k8s/release/")
     assert override_mirrors(m, ["https://mirror.lan"]) == {
-        "k8s": "https://mirror.lan/k8s", "github": "https://mirror.lan/github"}
+        "k8s": "https://mirror.lan/k8s",
+        "github": "https://mirror.lan/github",
+    }
     with pytest.raises(ManifestError, match="no mirror named 'quay'"):
         override_mirrors(m, ["quay=http://x"])
 
@@ -88,7 +101,8 @@ def test_malformed_checksum_is_an_error(bad):
 
 def test_missing_version_is_an_error():
     assert "artifact kubeadm: version is missing" in _broken(
-        lambda d: d["artifacts"][0].pop("version"))
+        lambda d: d["artifacts"][0].pop("version")
+    )
 
 
 def test_unknown_arch_and_placeholder_and_mirror():
@@ -111,6 +125,7 @@ def test_every_problem_is_listed_at_once():
     def two(d):
         d["artifacts"][0].pop("sha256")
         d["artifacts"][1]["sha256"]["amd64"] = "nope"
+
     msg = _broken(two)
     assert "kubeadm" in msg and "etcd-archive" in msg
 

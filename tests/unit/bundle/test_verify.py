@@ -83,8 +83,9 @@ def test_flipped_byte_names_the_member(bundle, name):
     bundle.write_bytes(bytes(data))
     report = verify_bundle(bundle)
     assert not report.ok
-    assert any(p.startswith(f"{name}:") or (name == SUMS and SUMS in p) for p in report.problems), \
+    assert any(p.startswith(f"{name}:") or (name == SUMS and SUMS in p) for p in report.problems), (
         report.problems
+    )
 
 
 @pytest.mark.parametrize("name", [MANIFEST, *PAYLOAD])
@@ -140,11 +141,18 @@ def _keypair(tmp_path, name="bundle"):
     key = ed25519.Ed25519PrivateKey.generate()
     priv = tmp_path / f"{name}.key"
     pub = tmp_path / f"{name}.pub"
-    priv.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    pub.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    priv.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    pub.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     return priv, pub
 
 
@@ -170,9 +178,21 @@ def test_openssl_made_signature_is_accepted(tmp_path):
 
     def openssl_sign(data):
         (tmp_path / "SUMS").write_bytes(data)
-        subprocess.run(["openssl", "pkeyutl", "-sign", "-rawin", "-inkey", str(priv),
-                        "-in", str(tmp_path / "SUMS"), "-out", str(tmp_path / "SUMS.sig")],
-                       check=True)
+        subprocess.run(
+            [
+                "openssl",
+                "pkeyutl",
+                "-sign",
+                "-rawin",
+                "-inkey",
+                str(priv),
+                "-in",
+                str(tmp_path / "SUMS"),
+                "-out",
+                str(tmp_path / "SUMS.sig"),
+            ],
+            check=True,
+        )
         sums_sig["sig"] = (tmp_path / "SUMS.sig").read_bytes()
         return sums_sig["sig"]
 

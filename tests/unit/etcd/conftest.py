@@ -151,7 +151,9 @@ class Member:
     def start(self, initial_cluster: str, state: str = "new", token: str = "test") -> None:
         p = self.pki
         argv = [
-            ETCD, f"--name={self.name}", f"--data-dir={self.data_dir}",
+            ETCD,
+            f"--name={self.name}",
+            f"--data-dir={self.data_dir}",
             f"--listen-client-urls={self.client_url}",
             f"--advertise-client-urls={self.client_url}",
             f"--listen-peer-urls={self.peer_url}",
@@ -159,12 +161,18 @@ class Member:
             f"--initial-cluster={initial_cluster}",
             f"--initial-cluster-state={state}",
             f"--initial-cluster-token={token}",
-            f"--cert-file={p.server_cert}", f"--key-file={p.server_key}",
-            f"--trusted-ca-file={p.ca}", "--client-cert-auth",
-            f"--peer-cert-file={p.server_cert}", f"--peer-key-file={p.server_key}",
-            f"--peer-trusted-ca-file={p.ca}", "--peer-client-cert-auth",
-            "--heartbeat-interval=50", "--election-timeout=500",
-            "--logger=zap", "--log-outputs=stderr",
+            f"--cert-file={p.server_cert}",
+            f"--key-file={p.server_key}",
+            f"--trusted-ca-file={p.ca}",
+            "--client-cert-auth",
+            f"--peer-cert-file={p.server_cert}",
+            f"--peer-key-file={p.server_key}",
+            f"--peer-trusted-ca-file={p.ca}",
+            "--peer-client-cert-auth",
+            "--heartbeat-interval=50",
+            "--election-timeout=500",
+            "--logger=zap",
+            "--log-outputs=stderr",
         ]
         log = open(self.data_dir.parent / f"{self.name}.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(argv, stdout=log, stderr=log)
@@ -186,9 +194,14 @@ class Member:
 
 def etcdctl(pki: Pki, endpoints: list[str], *args: str, check: bool = True) -> Any:
     argv = [
-        ETCDCTL, f"--endpoints={','.join(endpoints)}", f"--cacert={pki.ca}",
-        f"--cert={pki.client_cert}", f"--key={pki.client_key}", "--dial-timeout=2s",
-        "--command-timeout=5s", *args,
+        ETCDCTL,
+        f"--endpoints={','.join(endpoints)}",
+        f"--cacert={pki.ca}",
+        f"--cert={pki.client_cert}",
+        f"--key={pki.client_key}",
+        "--dial-timeout=2s",
+        "--command-timeout=5s",
+        *args,
     ]
     env = {**os.environ, "ETCDCTL_API": "3", "LC_ALL": "C"}
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
@@ -203,8 +216,9 @@ def wait_ready(member: Member, deadline: float = READY_DEADLINE) -> None:
     while time.monotonic() < end:
         if member.process is not None and member.process.poll() is not None:
             raise AssertionError(f"etcd {member.name} exited:\n{member.log()}")
-        proc = etcdctl(member.pki, [member.client_url], "endpoint", "status", "-w", "json",
-                       check=False)
+        proc = etcdctl(
+            member.pki, [member.client_url], "endpoint", "status", "-w", "json", check=False
+        )
         if proc.returncode == 0:
             status = json.loads(proc.stdout)[0]["Status"]
             if status.get("leader"):

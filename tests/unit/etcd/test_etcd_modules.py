@@ -17,8 +17,13 @@ from .conftest import ModuleFailed, etcdctl, free_port, run_module, wait_ready
 
 
 def params(pki, endpoints, **extra):
-    return {"endpoints": endpoints, **pki.client_params(), "dial_timeout": 2,
-            "command_timeout": 5, **extra}
+    return {
+        "endpoints": endpoints,
+        **pki.client_params(),
+        "dial_timeout": 2,
+        "command_timeout": 5,
+        **extra,
+    }
 
 
 # --- etcd_health ----------------------------------------------------------------------
@@ -58,15 +63,23 @@ def test_health_wait_fails_at_deadline_naming_the_dead_endpoint(shared_cluster, 
     dead = f"https://127.0.0.1:{free_port()}"
     endpoints = [*shared_cluster.endpoints, dead]
     with pytest.raises(ModuleFailed) as failed:
-        run_module(etcd_health, params(pki, endpoints, wait=True, timeout=3, interval=1,
-                                       command_timeout=1, dial_timeout=1))
+        run_module(
+            etcd_health,
+            params(
+                pki, endpoints, wait=True, timeout=3, interval=1, command_timeout=1, dial_timeout=1
+            ),
+        )
     assert dead in failed.value.result["msg"]
     assert "not healthy after 3s" in failed.value.result["msg"]
     # Without wait it reports instead of failing, and min_healthy accepts a quorum.
     report = run_module(etcd_health, params(pki, endpoints, command_timeout=1, dial_timeout=1))
     assert report["healthy"] is False and report["healthy_count"] == 3
-    quorum = run_module(etcd_health, params(pki, endpoints, wait=True, timeout=5,
-                                            min_healthy=2, command_timeout=1, dial_timeout=1))
+    quorum = run_module(
+        etcd_health,
+        params(
+            pki, endpoints, wait=True, timeout=5, min_healthy=2, command_timeout=1, dial_timeout=1
+        ),
+    )
     assert quorum["healthy_count"] == 3
 
 
@@ -99,9 +112,7 @@ def test_member_add_learner_start_promote_is_idempotent(cluster_factory, pki):
 
     added = run_module(etcd_member, {**base, "promote": False})
     assert added["actions"] == ["added"] and added["member"]["is_learner"] is True
-    assert added["initial_cluster"] == (
-        f"n1={cluster.member('n1').peer_url},n2={new.peer_url}"
-    )
+    assert added["initial_cluster"] == (f"n1={cluster.member('n1').peer_url},n2={new.peer_url}")
     again = run_module(etcd_member, {**base, "promote": False})
     assert again["changed"] is False, "same peer URL must not be added twice"
 
@@ -119,15 +130,22 @@ def test_member_add_learner_start_promote_is_idempotent(cluster_factory, pki):
 
 def test_member_add_refuses_a_name_taken_by_another_member(shared_cluster, pki):
     with pytest.raises(ModuleFailed) as failed:
-        run_module(etcd_member, params(pki, shared_cluster.endpoints, name="n1",
-                                       peer_urls=["https://127.0.0.1:1"]))
+        run_module(
+            etcd_member,
+            params(pki, shared_cluster.endpoints, name="n1", peer_urls=["https://127.0.0.1:1"]),
+        )
     assert "already exists" in failed.value.result["msg"]
 
 
 def test_promote_times_out_when_learner_never_starts(cluster_factory, pki):
     cluster = cluster_factory(1)
-    p = params(pki, cluster.endpoints, name="ghost",
-               peer_urls=[f"https://127.0.0.1:{free_port()}"], wait_timeout=3)
+    p = params(
+        pki,
+        cluster.endpoints,
+        name="ghost",
+        peer_urls=[f"https://127.0.0.1:{free_port()}"],
+        wait_timeout=3,
+    )
     with pytest.raises(ModuleFailed) as failed:
         run_module(etcd_member, p)
     assert "did not succeed within 3s" in failed.value.result["msg"]
@@ -136,9 +154,9 @@ def test_promote_times_out_when_learner_never_starts(cluster_factory, pki):
 @pytest.mark.parametrize(
     ("stopped", "remove", "allowed"),
     [
-        ([], "n3", True),                 # healthy 3 -> healthy 2: fine
-        (["n3"], "n3", True),             # removing the dead member keeps 2 of 2
-        (["n3"], "n2", False),            # would leave 1 healthy of 2: no quorum
+        ([], "n3", True),  # healthy 3 -> healthy 2: fine
+        (["n3"], "n3", True),  # removing the dead member keeps 2 of 2
+        (["n3"], "n2", False),  # would leave 1 healthy of 2: no quorum
     ],
     ids=["healthy", "remove-dead", "lose-quorum"],
 )
@@ -190,10 +208,14 @@ def test_snapshot_save_then_restore_into_fresh_data_dir(cluster_factory, pki, tm
 
     member = cluster.new_member("r1")
     restore = {
-        "state": "restored", "path": str(target), "checksum": saved["sha256"],
-        "data_dir": str(member.data_dir), "name": "r1",
+        "state": "restored",
+        "path": str(target),
+        "checksum": saved["sha256"],
+        "data_dir": str(member.data_dir),
+        "name": "r1",
         "initial_cluster": f"r1={member.peer_url}",
-        "initial_advertise_peer_urls": [member.peer_url], "initial_cluster_token": "restored",
+        "initial_advertise_peer_urls": [member.peer_url],
+        "initial_cluster_token": "restored",
     }
     assert run_module(etcd_snapshot, restore, check_mode=True)["changed"] is True
     assert not member.data_dir.exists()
@@ -225,7 +247,10 @@ def test_snapshot_restore_refuses_bad_input(shared_cluster, pki, tmp_path, damag
     saved = run_module(etcd_snapshot, params(pki, shared_cluster.endpoints, path=str(target)))
     data_dir = tmp_path / "data"
     restore = {
-        "state": "restored", "path": str(target), "data_dir": str(data_dir), "name": "x",
+        "state": "restored",
+        "path": str(target),
+        "data_dir": str(data_dir),
+        "name": "x",
         "initial_cluster": "x=https://127.0.0.1:2380",
         "initial_advertise_peer_urls": ["https://127.0.0.1:2380"],
         "checksum": saved["sha256"],
@@ -249,7 +274,9 @@ def test_snapshot_restore_refuses_bad_input(shared_cluster, pki, tmp_path, damag
 def test_snapshot_save_fails_clearly_on_unreachable_endpoint(pki, tmp_path):
     dead = f"https://127.0.0.1:{free_port()}"
     with pytest.raises(ModuleFailed) as failed:
-        run_module(etcd_snapshot, params(pki, [dead], path=str(tmp_path / "s.db"),
-                                         dial_timeout=1, command_timeout=2))
+        run_module(
+            etcd_snapshot,
+            params(pki, [dead], path=str(tmp_path / "s.db"), dial_timeout=1, command_timeout=2),
+        )
     assert f"saving a snapshot from {dead} failed" in failed.value.result["msg"]
     assert not (tmp_path / "s.db").exists()

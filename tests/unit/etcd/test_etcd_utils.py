@@ -20,8 +20,13 @@ from ansible_collections.airlock.cluster.plugins.module_utils.etcd import (
 def members(*specs: str) -> list[Member]:
     """'m1' is a voter, 'm4~' a learner; ids are 1, 2, ..."""
     return [
-        Member(i, s.rstrip("~"), [f"https://10.0.0.{i}:2380"], [f"https://10.0.0.{i}:2379"],
-               s.endswith("~"))
+        Member(
+            i,
+            s.rstrip("~"),
+            [f"https://10.0.0.{i}:2380"],
+            [f"https://10.0.0.{i}:2379"],
+            s.endswith("~"),
+        )
         for i, s in enumerate(specs, start=1)
     ]
 
@@ -51,8 +56,10 @@ def test_removal_blocker(specs, healthy, target, expected):
 @pytest.mark.parametrize(
     ("stderr", "expected"),
     [
-        ('{"level":"warn","msg":"retrying"}\nError: etcdserver: member not found\n',
-         "etcdserver: member not found"),
+        (
+            '{"level":"warn","msg":"retrying"}\nError: etcdserver: member not found\n',
+            "etcdserver: member not found",
+        ),
         ("Error: context deadline exceeded", "context deadline exceeded"),
         ("open /x.crt: no such file or directory\n", "open /x.crt: no such file or directory"),
         ("", "no output"),
@@ -63,11 +70,17 @@ def test_error_text(stderr, expected):
 
 
 def test_parse_members_converts_ids_to_hex_and_marks_learners():
-    data = {"members": [
-        {"ID": 13668033151171901709, "name": "a", "peerURLs": ["http://127.0.0.1:2380"],
-         "clientURLs": ["http://127.0.0.1:2379"]},
-        {"ID": 1630827039616429113, "peerURLs": ["http://127.0.0.1:2381"], "isLearner": True},
-    ]}
+    data = {
+        "members": [
+            {
+                "ID": 13668033151171901709,
+                "name": "a",
+                "peerURLs": ["http://127.0.0.1:2380"],
+                "clientURLs": ["http://127.0.0.1:2379"],
+            },
+            {"ID": 1630827039616429113, "peerURLs": ["http://127.0.0.1:2381"], "isLearner": True},
+        ]
+    }
     parsed = parse_members(data)
     assert [m.hex_id for m in parsed] == ["bdae9bbc11dd390d", "16a1dc8d52706c39"]
     assert [m.started for m in parsed] == [True, False]
@@ -91,9 +104,19 @@ def test_find_member(peer_urls, name, expected):
 
 
 def test_parse_status_and_failures():
-    entries = [{"Endpoint": "https://a:2379", "Status": {
-        "header": {"member_id": 10, "revision": 7}, "leader": 10, "raftIndex": 9,
-        "raftTerm": 2, "dbSize": 20480, "version": "3.4.23"}}]
+    entries = [
+        {
+            "Endpoint": "https://a:2379",
+            "Status": {
+                "header": {"member_id": 10, "revision": 7},
+                "leader": 10,
+                "raftIndex": 9,
+                "raftTerm": 2,
+                "dbSize": 20480,
+                "version": "3.4.23",
+            },
+        }
+    ]
     state = parse_status(entries)["https://a:2379"]
     assert (state.member_id, state.is_leader, state.revision, state.raft_index) == ("a", True, 7, 9)
     stderr = "Failed to get the status of endpoint https://b:2379 (context deadline exceeded)\n"
@@ -111,10 +134,12 @@ def test_parse_status_and_failures():
     ],
 )
 def test_cluster_health_summary(states, healthy, problem):
-    health = ClusterHealth([
-        EndpointState(endpoint=e, reachable=ok, healthy=ok, leader_id=leader)
-        for e, ok, leader in states
-    ])
+    health = ClusterHealth(
+        [
+            EndpointState(endpoint=e, reachable=ok, healthy=ok, leader_id=leader)
+            for e, ok, leader in states
+        ]
+    )
     assert health.healthy is healthy
     if problem:
         assert any(problem in p for p in health.problems())
