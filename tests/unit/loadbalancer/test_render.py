@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,13 @@ def render(
     inventory = {
         "all": {
             "hosts": {
-                h: {"ip": ip, "airlock_cluster_name": "mol-lb", **(host_vars or {}).get(h, {})}
+                h: {
+                    "ip": ip,
+                    "airlock_cluster_name": "mol-lb",
+                    # Discovery would pick a pyenv shim on this machine: use the venv's Python.
+                    "ansible_python_interpreter": sys.executable,
+                    **(host_vars or {}).get(h, {}),
+                }
                 for h, ip in HOSTS.items()
             },
             "children": {
