@@ -85,23 +85,8 @@ options:
     type: list
     elements: str
     default: []
-  ca_cert:
-    description: CA certificate that signed the members' server certificates.
-    type: path
-  client_cert:
-    description: Client certificate, when the cluster requires client certificates.
-    type: path
-  client_key:
-    description: Key of O(client_cert).
-    type: path
-  dial_timeout:
-    description: Seconds to wait for a connection to an endpoint.
-    type: int
-    default: 5
-  command_timeout:
-    description: Seconds one etcdctl request may take.
-    type: int
-    default: 10
+extends_documentation_fragment:
+  - airlock.cluster.etcd
 attributes:
   check_mode:
     support: full
