@@ -140,9 +140,7 @@ def build_command(args: argparse.Namespace) -> int:
         from airlock.bundle.wheels import wheel_members
 
         extra += wheel_members(cache_dir / "wheels", dry_run=args.dry_run)
-    output = args.output or (
-        state_dir() / "bundles" / f"airlock-{args.profile}-{manifest.kube_version}.tar"
-    )
+    output = args.output or default_archive(args.profile, manifest.kube_version)
     opts = builder.BuildOptions(
         manifest=manifest,
         arches=arches,
@@ -205,3 +203,17 @@ def main(argv: list[str] | None = None) -> int:
     except AirlockError as exc:
         print(f"airlock: {exc}", file=sys.stderr)
         return 2
+
+
+def default_archive(profile: str, kube_version: str) -> Path:
+    """Where `airlock bundle build --profile PROFILE` writes its archive by default."""
+    from airlock.paths import state_dir
+
+    return state_dir() / "bundles" / f"airlock-{profile}-{kube_version}.tar"
+
+
+def lab_archive() -> Path:
+    """The lab bundle for the Kubernetes version offline-bundle/manifest.yml pins."""
+    from airlock.bundle.manifest import load_manifest
+
+    return default_archive("lab", load_manifest(_default_manifest()).kube_version)

@@ -56,12 +56,48 @@ ExecStart=/usr/bin/ssh-keygen -A
 [Install]
 WantedBy=multi-user.target
 """
+# Podman gives a lab host a private cgroup namespace for every cgroup-v1 controller but
+# not for the named systemd hierarchy: there PID 1 sees its full host path
+# (/libpod_parent/libpod-ID), so systemd creates kubepods.slice under that path while the
+# kubelet, reading "/" from the other controllers, looks for
+# /sys/fs/cgroup/systemd/kubepods.slice and refuses to start ("cgroup [kubepods] has some
+# missing paths"). At boot, re-root that hierarchy's mount at the host's own cgroup and
+# bind it below itself again at the full path, so both views name the same cgroups (the
+# way kind prepares its nodes on cgroup v1). A lab-only fix: real hosts do not need it.
+CGROUP_SCRIPT = """\
+#!/bin/sh
+set -eu
+own=$(sed -n 's/^[0-9]*:name=systemd:\\(.*\\)$/\\1/p' /proc/1/cgroup)
+own=${own%/init.scope}
+case "$own" in ""|/) exit 0 ;; esac
+[ -d "/sys/fs/cgroup/systemd$own" ] || exit 0
+mount --bind "/sys/fs/cgroup/systemd$own" /sys/fs/cgroup/systemd
+mkdir -p "/sys/fs/cgroup/systemd$own"
+mount --bind /sys/fs/cgroup/systemd "/sys/fs/cgroup/systemd$own"
+"""
+CGROUP_UNIT = """\
+[Unit]
+Description=Give the named systemd cgroup hierarchy the same root as the others (airlock lab)
+DefaultDependencies=no
+Before=sysinit.target
+ConditionPathExists=!/run/airlock-lab-cgroups
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/airlock-lab-cgroups
+ExecStartPost=/usr/bin/touch /run/airlock-lab-cgroups
+
+[Install]
+WantedBy=sysinit.target
+"""
 SSHD_CONFIG = "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n"
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
 
 
 def image_tag() -> str:
-    recipe = "\n".join([RECIPE_VERSION, SUITE, *PACKAGES, APT_SOURCES, HOSTKEY_UNIT, SSHD_CONFIG])
+    parts = (APT_SOURCES, HOSTKEY_UNIT, SSHD_CONFIG, CGROUP_SCRIPT, CGROUP_UNIT)
+    recipe = "\n".join([RECIPE_VERSION, SUITE, *PACKAGES, *parts])
     return f"localhost/airlock-lab:{SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
 
 
@@ -118,6 +154,14 @@ def _configure_rootfs(rootfs: Path) -> None:
     wants = rootfs / "etc/systemd/system/multi-user.target.wants"
     wants.mkdir(parents=True, exist_ok=True)
     (wants / unit.name).symlink_to(f"/etc/systemd/system/{unit.name}")
+    script = rootfs / "usr/local/sbin/airlock-lab-cgroups"
+    script.write_text(CGROUP_SCRIPT)
+    script.chmod(0o755)
+    cgroup_unit = rootfs / "etc/systemd/system/airlock-lab-cgroups.service"
+    cgroup_unit.write_text(CGROUP_UNIT)
+    sysinit = rootfs / "etc/systemd/system/sysinit.target.wants"
+    sysinit.mkdir(parents=True, exist_ok=True)
+    (sysinit / cgroup_unit.name).symlink_to(f"/etc/systemd/system/{cgroup_unit.name}")
     ssh_dir = rootfs / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     ssh_dir.chmod(0o700)

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from airlock.bundle.cli import lab_archive
+
 if TYPE_CHECKING:
     from airlock.lab import LabSpec
 
@@ -45,6 +47,14 @@ def group_vars(spec: LabSpec, key: Path, known_hosts: Path) -> dict[str, Any]:
         "airlock_cluster_name": spec.name,
         "airlock_api_vip": spec.vip,
         "airlock_host_cidr": spec.subnet,
+        # `airlock bundle build --profile lab` writes it here.
+        "airlock_bundle": str(lab_archive()),
+        # The sandbox running the lab lacks CAP_SYS_RESOURCE: runc cannot lower a pod's
+        # oom_score_adj below containerd's own, so containerd must not ask it to.
+        "containerd_restrict_oom_score_adj": True,
+        # nf_conntrack_max is read-only inside a container's network namespace: leave
+        # it to the machine instead of letting kube-proxy fail to raise it.
+        "kubernetes_proxy_conntrack_max_per_core": 0,
     }
 
 

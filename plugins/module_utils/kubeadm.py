@@ -9,8 +9,12 @@ SubjectPublicKeyInfo of the cluster CA certificate (RFC 7469 style pinning).
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
+import json
+import os
 import re
+import secrets
 from typing import Any
 
 KUBEADM_API = "kubeadm.k8s.io/v1beta4"
@@ -112,6 +116,14 @@ def init_configuration(params: dict[str, Any]) -> dict[str, Any]:
         },
         "nodeRegistration": _node_registration(params),
         "skipPhases": ["addon/kube-proxy"] if params.get("skip_kube_proxy") else [],
+        # kubeadm makes a 24h token with no description unless told; this one is found
+        # and reused by kubeadm_token and deleted once every node has joined.
+        "bootstrapTokens": [
+            {
+                "description": params.get("token_description", "airlock join"),
+                "ttl": params.get("token_ttl", "1h"),
+            }
+        ],
     }
     if params.get("certificate_key"):
         doc["certificateKey"] = params["certificate_key"]
@@ -192,12 +204,16 @@ def kube_proxy_configuration(params: dict[str, Any]) -> dict[str, Any]:
     mode = params.get("proxy_mode", "iptables")
     if mode not in ("iptables", "ipvs", "nftables"):
         raise KubeadmConfigError(f"proxy_mode {mode!r}: use iptables, ipvs or nftables")
-    return {
+    doc: dict[str, Any] = {
         "apiVersion": KUBE_PROXY_API,
         "kind": "KubeProxyConfiguration",
         "mode": mode,
         "clusterCIDR": params.get("pod_subnet", ""),
     }
+    if params.get("conntrack_max_per_core") is not None:
+        # 0 leaves nf_conntrack_max alone (it is read-only inside a container's netns).
+        doc["conntrack"] = {"maxPerCore": int(params["conntrack_max_per_core"])}
+    return doc
 
 
 def init_documents(params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -208,3 +224,102 @@ def init_documents(params: dict[str, Any]) -> list[dict[str, Any]]:
         kubelet_configuration(params),
         kube_proxy_configuration(params),
     ]
+
+
+def join_configuration(params: dict[str, Any]) -> dict[str, Any]:
+    """JoinConfiguration for a worker or, with control_plane, another control-plane host."""
+    _require(params, "node_name", "advertise_address", "api_server_endpoint", "token")
+    _require(params, "ca_cert_hash")
+    doc: dict[str, Any] = {
+        "apiVersion": KUBEADM_API,
+        "kind": "JoinConfiguration",
+        "discovery": {
+            "bootstrapToken": {
+                "apiServerEndpoint": params["api_server_endpoint"],
+                "token": params["token"],
+                "caCertHashes": [params["ca_cert_hash"]],
+            }
+        },
+        "nodeRegistration": _node_registration(params),
+    }
+    if params.get("control_plane"):
+        _require(params, "certificate_key")
+        doc["controlPlane"] = {
+            "localAPIEndpoint": {
+                "advertiseAddress": params["advertise_address"],
+                "bindPort": int(params.get("apiserver_port", 6443)),
+            },
+            "certificateKey": params["certificate_key"],
+        }
+    return doc
+
+
+def render(documents: list[dict[str, Any]]) -> str:
+    """A multi-document kubeadm config. JSON is YAML, and needs no PyYAML on the host."""
+    return "".join("---\n" + json.dumps(doc, indent=2, sort_keys=True) + "\n" for doc in documents)
+
+
+def new_certificate_key() -> str:
+    """A key for `kubeadm init phase upload-certs` (32 random bytes, hex, as kubeadm makes)."""
+    return secrets.token_hex(32)
+
+
+def cgroup_version(root: str = "/sys/fs/cgroup") -> int:
+    """2 on a unified (cgroup v2) host, else 1; as `stat -fc %T /sys/fs/cgroup` tells."""
+    return 2 if os.path.exists(os.path.join(root, "cgroup.controllers")) else 1
+
+
+# ---------------------------------------------------------------------------------------
+# Bootstrap tokens
+
+TOKEN_RE = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
+DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a Go-style duration such as 1h, 30m, 1h30m or 90s (kubeadm's --ttl)."""
+    match = DURATION_RE.match(text.strip())
+    if not text.strip() or not match or not any(match.groups()):
+        raise KubeadmConfigError(f"duration {text!r}: use e.g. 1h, 30m or 1h30m")
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def parse_token_list(output: str) -> list[dict[str, Any]]:
+    """`kubeadm token list -o json` prints one JSON object per token, not a list."""
+    decoder = json.JSONDecoder()
+    tokens: list[dict[str, Any]] = []
+    pos = 0
+    text = output.strip()
+    while pos < len(text):
+        doc, end = decoder.raw_decode(text, pos)
+        tokens.append(doc)
+        pos = end
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    return tokens
+
+
+def _expires(token: dict[str, Any]) -> datetime.datetime | None:
+    raw = token.get("expires")
+    if not raw:
+        return None  # a token without TTL never expires
+    return datetime.datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+
+
+def reusable_token(
+    tokens: list[dict[str, Any]], description: str, min_valid_s: int, now: datetime.datetime
+) -> dict[str, Any] | None:
+    """The token with this description that stays valid longest, if it lasts min_valid_s."""
+    best: dict[str, Any] | None = None
+    best_left = -1.0
+    for token in tokens:
+        if token.get("description") != description:
+            continue
+        if "authentication" not in (token.get("usages") or []):
+            continue
+        expires = _expires(token)
+        left = float("inf") if expires is None else (expires - now).total_seconds()
+        if left >= min_valid_s and left > best_left:
+            best, best_left = token, left
+    return best
