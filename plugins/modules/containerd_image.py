@@ -1,0 +1,261 @@
+#!/usr/bin/python
+# Copyright: airlock developers
+# Apache-2.0
+"""Ansible module: import OCI image archives into containerd unless already present."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.airlock.cluster.plugins.module_utils.containerd import (
+    Archive,
+    ArchiveError,
+    parse_image_list,
+    plan,
+    read_archive,
+)
+
+DOCUMENTATION = r"""
+---
+module: containerd_image
+short_description: Import OCI image archives into containerd
+version_added: "0.1.0"
+description:
+  - Imports OCI image archives (a tar of an OCI image layout, as in the offline bundle's
+    C(images/ARCH/*.oci.tar)) into containerd with C(ctr images import).
+  - Reads each archive's C(index.json) first: the image reference comes from the
+    C(io.containerd.image.name) annotation (or a full reference in
+    C(org.opencontainers.image.ref.name)), the digest from the descriptor. An archive is
+    imported only when one of its references is missing from containerd, or present
+    with another digest; otherwise nothing is run. So a re-run changes nothing, and a
+    newer archive under the same tag replaces the old image.
+  - Runs C(ctr) with C(LC_ALL=C), never through a shell. ctr 1.6 has no JSON output for
+    the image list; the first three columns of its table (reference, type, digest) are
+    the ones read, and none of them can contain a space.
+  - Images that Kubernetes should see must go to the namespace V(k8s.io) (the default),
+    the one containerd's CRI plugin uses.
+options:
+  path:
+    description:
+      - One archive or a list of archives on the managed host.
+      - Plain or compressed tar files holding C(oci-layout) and C(index.json).
+    type: list
+    elements: path
+    required: true
+  namespace:
+    description: containerd namespace to import into.
+    type: str
+    default: k8s.io
+  ctr:
+    description: The C(ctr) program; a bare name is looked up on E(PATH).
+    type: path
+    default: ctr
+  address:
+    description: containerd's GRPC socket.
+    type: path
+    default: /run/containerd/containerd.sock
+  platform:
+    description:
+      - Import content for this platform only (C(ctr images import --platform)), for
+        example V(linux/amd64). Empty imports the host's platform (ctr's default).
+    type: str
+    default: ""
+  snapshotter:
+    description:
+      - Snapshotter to unpack into; must be the one containerd's CRI plugin uses
+        (C(snapshotter) in its config), or the kubelet unpacks every image again.
+        Empty uses ctr's default (V(overlayfs)).
+    type: str
+    default: ""
+  wait_timeout:
+    description:
+      - Seconds to wait for containerd to answer before giving up (it may just have been
+        restarted by a handler). V(0) tries once.
+    type: int
+    default: 30
+attributes:
+  check_mode:
+    support: full
+    details: Reads the archives and containerd's image list; reports what would be imported.
+  diff_mode:
+    support: full
+    details: Shows the archive references and digests in containerd before and after.
+requirements:
+  - containerd and its C(ctr) on the managed host
+author:
+  - airlock developers
+"""
+
+EXAMPLES = r"""
+- name: Import the pause image
+  airlock.cluster.containerd_image:
+    path: /opt/airlock/artifacts/images/amd64/pause_3.10.1.oci.tar
+
+- name: Import every image fetched from the bundle
+  airlock.cluster.containerd_image:
+    path: "{{ _archives.files | map(attribute='path') | sort }}"
+    namespace: k8s.io
+    platform: linux/amd64
+    snapshotter: overlayfs
+  register: _imported
+"""
+
+RETURN = r"""
+imported:
+  description: References imported by this run (that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ["registry.k8s.io/pause:3.10.1"]
+present:
+  description: References that were already present with the archive's digest.
+  returned: always
+  type: list
+  elements: str
+  sample: ["registry.k8s.io/kube-proxy:v1.34.4"]
+archives:
+  description: Per archive, its images (reference, digest) and the action (V(import) or V(none)).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - path: /opt/airlock/artifacts/images/amd64/pause_3.10.1.oci.tar
+      images: [{"ref": "registry.k8s.io/pause:3.10.1", "digest": "sha256:0123..."}]
+      action: import
+      missing: ["registry.k8s.io/pause:3.10.1"]
+      present: []
+"""
+
+
+def build_module() -> AnsibleModule:
+    spec: dict[str, dict[str, Any]] = {
+        "path": {"type": "list", "elements": "path", "required": True},
+        "namespace": {"type": "str", "default": "k8s.io"},
+        "ctr": {"type": "path", "default": "ctr"},
+        "address": {"type": "path", "default": "/run/containerd/containerd.sock"},
+        "platform": {"type": "str", "default": ""},
+        "snapshotter": {"type": "str", "default": ""},
+        "wait_timeout": {"type": "int", "default": 30},
+    }
+    return AnsibleModule(argument_spec=spec, supports_check_mode=True)
+
+
+class Ctr:
+    """ctr with the module's address and namespace; every call without a shell."""
+
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        params = module.params
+        program = params["ctr"]
+        if "/" in program:
+            self.binary = program
+        else:
+            self.binary = module.get_bin_path(program, required=True)
+        self.base = [self.binary, "--address", params["address"]]
+        self.base += ["--namespace", params["namespace"]]
+
+    def run(self, *args: str) -> tuple[int, str, str]:
+        # ctr's global options (--connect-timeout) come first in args, before the command.
+        return self.module.run_command([*self.base, *args], environ_update={"LC_ALL": "C"})
+
+    def images(self) -> dict[str, str]:
+        """{reference: digest} of the namespace; fails the module if containerd is down."""
+        address = self.module.params["address"]
+        deadline = time.monotonic() + max(self.module.params["wait_timeout"], 0)
+        while True:
+            if address.startswith("/") and not os.path.exists(address):
+                rc, reason = 1, f"socket {address} does not exist"
+            else:
+                # Without a connect timeout ctr waits 10 s per try on a dead socket.
+                rc, out, err = self.run("--connect-timeout", "2s", "images", "list")
+                if rc == 0:
+                    return parse_image_list(out)
+                reason = (err or out).strip()
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(1.0)
+        self.module.fail_json(
+            msg=(
+                f"containerd does not answer on {address}: {reason}; is it running? "
+                "(systemctl status containerd; journalctl -u containerd)"
+            ),
+            rc=rc,
+        )
+        raise AssertionError("unreachable")  # fail_json exits
+
+    def import_archive(self, path: str) -> None:
+        params = self.module.params
+        args = ["images", "import"]
+        if params["platform"]:
+            args += ["--platform", params["platform"]]
+        if params["snapshotter"]:
+            args += ["--snapshotter", params["snapshotter"]]
+        rc, out, err = self.run(*args, path)
+        if rc != 0:
+            self.module.fail_json(
+                msg=f"ctr images import {path} failed: {(err or out).strip()}",
+                rc=rc,
+                stdout=out,
+                stderr=err,
+            )
+
+
+def describe(archives: list[Archive], images: dict[str, str]) -> str:
+    refs = sorted({i.ref for a in archives for i in a.images})
+    return "".join(f"{ref} {images.get(ref, '(absent)')}\n" for ref in refs)
+
+
+def run_module(module: AnsibleModule) -> dict[str, Any]:
+    paths: list[str] = module.params["path"]
+    if not paths:
+        module.fail_json(msg="path: give at least one archive")
+    try:
+        archives = [read_archive(p) for p in paths]
+    except ArchiveError as exc:
+        module.fail_json(msg=str(exc))
+    ctr = Ctr(module)
+    before = ctr.images()
+    entries = plan(archives, before)
+    imported = [ref for e in entries for ref in e.missing]
+    present = [ref for e in entries for ref in e.present]
+    after = dict(before)
+    for entry in entries:
+        if not entry.needs_import:
+            continue
+        if not module.check_mode:
+            ctr.import_archive(entry.archive.path)
+        after.update({i.ref: i.digest for i in entry.archive.images})
+    if imported and not module.check_mode:
+        after = ctr.images()
+        wrong = [
+            f"{i.ref} (has {after.get(i.ref, 'nothing')}, archive {i.digest})"
+            for e in entries
+            for i in e.archive.images
+            if e.needs_import and after.get(i.ref) != i.digest
+        ]
+        if wrong:
+            module.fail_json(
+                msg="ctr images import succeeded but containerd does not list "
+                f"{', '.join(wrong)}; is platform {module.params['platform'] or '(host)'} "
+                "in the archive?",
+                imported=imported,
+            )
+    return {
+        "changed": bool(imported),
+        "imported": imported,
+        "present": present,
+        "archives": [e.to_dict() for e in entries],
+        "diff": {"before": describe(archives, before), "after": describe(archives, after)},
+    }
+
+
+def main() -> None:
+    module = build_module()
+    module.exit_json(**run_module(module))
+
+
+if __name__ == "__main__":
+    main()
