@@ -8,6 +8,11 @@ TLS client certificates, and its JSON output is a stable machine-readable form o
 gRPC responses, so nothing here scrapes human-readable tables. Member IDs arrive as
 decimal uint64 numbers in that JSON and are turned into the hex form etcdctl's
 arguments expect.
+
+Works with etcdctl 3.4 (Debian 12) and 3.6 (the offline bundle): the JSON of
+``member list``, ``member add``, ``endpoint status`` and ``endpoint health`` is the same
+in both. Offline snapshot work (``snapshot status``/``restore``) left etcdctl in 3.6 for
+``etcdutl``: it is used whenever it is on PATH, else etcdctl if it still has them.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ CONNECTION_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 }
 
 _STATUS_FAILURE = re.compile(r"Failed to get the status of endpoint (\S+) \((.*)\)")
+_ETCDCTL_VERSION = re.compile(r"etcdctl version:\s*(\d+)\.(\d+)")
 
 
 class EtcdctlError(Exception):
@@ -308,11 +314,32 @@ class Etcdctl:
                 args.append(f"{flag}={value}")
         return args
 
-    def execute(self, args: list[str]) -> tuple[int, str, str]:
-        argv = [self.binary, *args]
+    def execute(self, args: list[str], binary: str | None = None) -> tuple[int, str, str]:
+        argv = [binary or self.binary, *args]
         return self.module.run_command(
             argv, environ_update={"LC_ALL": "C", "ETCDCTL_API": "3"}, check_rc=False
         )
+
+    def version(self) -> tuple[int, int]:
+        """etcdctl's (major, minor), from ``etcdctl version``; (0, 0) if unreadable."""
+        _rc, out, _err = self.execute(["version"])
+        match = _ETCDCTL_VERSION.search(out)
+        return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+    def offline_tool(self, action: str) -> str:
+        """The program for offline snapshot work: etcdutl if present, else etcdctl < 3.6."""
+        etcdutl = self.module.get_bin_path("etcdutl")
+        if etcdutl:
+            return etcdutl
+        major, minor = self.version()
+        if (major, minor) >= (3, 6):
+            raise EtcdctlError(
+                [self.binary, "snapshot", action],
+                1,
+                f"etcdctl {major}.{minor} has no `snapshot {action}` (etcd 3.6 moved it to "
+                "etcdutl); put etcdutl of the same etcd release on PATH",
+            )
+        return self.binary
 
     def run_plain(self, args: list[str], endpoints: list[str] | None = None) -> None:
         """Run an etcdctl command whose output is not needed; raise on failure."""
@@ -321,11 +348,9 @@ class Etcdctl:
         if rc != 0:
             raise EtcdctlError(full, rc, error_text(err))
 
-    def call(
-        self, args: list[str], endpoints: list[str] | None = None, offline: bool = False
-    ) -> Any:
+    def call(self, args: list[str], endpoints: list[str] | None = None) -> Any:
         """Run ``etcdctl <args> -w json`` and return the parsed JSON; raise on failure."""
-        full = [*([] if offline else self.connection_args(endpoints)), *args, "-w", "json"]
+        full = [*self.connection_args(endpoints), *args, "-w", "json"]
         rc, out, err = self.execute(full)
         if rc != 0:
             raise EtcdctlError(full, rc, error_text(err))
@@ -393,7 +418,15 @@ class Etcdctl:
             raise EtcdctlError(args, rc, error_text(err))
 
     def snapshot_status(self, path: str) -> dict[str, Any]:
-        data = self.call(["snapshot", "status", path], offline=True)
+        tool = self.offline_tool("status")
+        args = ["snapshot", "status", path, "-w", "json"]
+        rc, out, err = self.execute(args, binary=tool)
+        if rc != 0:
+            raise EtcdctlError([tool, *args], rc, error_text(err))
+        try:
+            data = json.loads(out)
+        except ValueError as exc:
+            raise EtcdctlError([tool, *args], rc, f"no JSON from {tool}: {out[:200]!r}") from exc
         return {
             "hash": data.get("hash"),
             "revision": data.get("revision"),
@@ -423,9 +456,10 @@ class Etcdctl:
         ]
         if skip_hash_check:
             args.append("--skip-hash-check")
-        rc, _out, err = self.execute(args)
+        tool = self.offline_tool("restore")
+        rc, _out, err = self.execute(args, binary=tool)
         if rc != 0:
-            raise EtcdctlError(args, rc, error_text(err))
+            raise EtcdctlError([tool, *args], rc, error_text(err))
 
 
 def _json_list(out: str) -> list[dict[str, Any]]:

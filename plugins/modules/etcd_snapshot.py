@@ -27,16 +27,19 @@ short_description: Save an etcd snapshot (verified) or restore one into a fresh 
 version_added: "0.1.0"
 description:
   - V(saved) streams a snapshot from one endpoint into a temporary file next to O(path),
-    checks it with C(etcdctl snapshot status) (which opens the database and hashes it),
+    checks it with C(snapshot status) (which opens the database and hashes it),
     computes its SHA-256, and only then moves it atomically to O(path).
     A new snapshot is a new point in time, so saving always reports a change.
   - V(restored) checks the snapshot (and O(checksum) if given), restores it with
-    C(etcdctl snapshot restore) into a temporary directory next to O(data_dir) and
+    C(snapshot restore) into a temporary directory next to O(data_dir) and
     renames that to O(data_dir). O(data_dir) must not exist or be empty; the module
     never overwrites a member's data. The etcd service must be stopped by the caller.
   - Runs C(etcdctl) (found on E(PATH)) with C(ETCDCTL_API=3) and C(LC_ALL=C), never
     through a shell, and parses the JSON output of C(snapshot status -w json), the
     stable machine-readable form of the revision, key count and hash.
+  - C(snapshot status) and C(snapshot restore) run with C(etcdutl) when it is on E(PATH)
+    (etcd 3.5+), else with C(etcdctl); etcdctl 3.6 no longer has them, so with etcd 3.6
+    and no C(etcdutl) both states fail before changing anything and say so.
 options:
   state:
     description: V(saved) takes a snapshot; V(restored) restores one.
@@ -92,7 +95,7 @@ attributes:
   diff_mode:
     support: none
 requirements:
-  - etcdctl 3.4 (C(snapshot restore) moved to etcdutl in 3.5)
+  - etcdctl 3.4, or etcdctl and etcdutl 3.5/3.6
 author:
   - airlock developers
 """
@@ -197,6 +200,10 @@ def save(module: AnsibleModule, ctl: Etcdctl) -> dict[str, Any]:
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         module.fail_json(msg=f"directory {directory} for the snapshot does not exist")
+    try:
+        ctl.offline_tool("status")  # before streaming: fail early if nothing can check it
+    except EtcdctlError as exc:
+        fail_etcdctl(module, f"integrity check of a snapshot from {ctl.endpoints[0]}", exc)
     if module.check_mode:
         return {"changed": True, "path": path, "sha256": None}
     partial = f"{path}.airlock-partial"

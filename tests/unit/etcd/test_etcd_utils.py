@@ -6,6 +6,8 @@ import pytest
 from ansible_collections.airlock.cluster.plugins.module_utils.etcd import (
     ClusterHealth,
     EndpointState,
+    Etcdctl,
+    EtcdctlError,
     Member,
     error_text,
     find_member,
@@ -143,3 +145,38 @@ def test_cluster_health_summary(states, healthy, problem):
     assert health.healthy is healthy
     if problem:
         assert any(problem in p for p in health.problems())
+
+
+class _FakeModule:
+    """Enough of AnsibleModule for Etcdctl: PATH lookups and `etcdctl version`."""
+
+    def __init__(self, etcdctl_version: str, etcdutl: str | None) -> None:
+        self.params = {"endpoints": ["https://127.0.0.1:2379"]}
+        self._version = etcdctl_version
+        self._etcdutl = etcdutl
+
+    def get_bin_path(self, name: str, required: bool = False) -> str | None:
+        return {"etcdctl": "/usr/bin/etcdctl", "etcdutl": self._etcdutl}.get(name)
+
+    def run_command(self, argv, environ_update=None, check_rc=False):
+        assert argv[1:] == ["version"]
+        return 0, f"etcdctl version: {self._version}\nAPI version: 3.x\n", ""
+
+
+@pytest.mark.parametrize(
+    ("version", "etcdutl", "expected"),
+    [
+        ("3.4.23", None, "/usr/bin/etcdctl"),
+        ("3.5.24", None, "/usr/bin/etcdctl"),
+        ("3.4.23", "/usr/local/bin/etcdutl", "/usr/local/bin/etcdutl"),
+        ("3.6.5", "/usr/local/bin/etcdutl", "/usr/local/bin/etcdutl"),
+        ("3.6.5", None, "moved it to etcdutl"),
+    ],
+)
+def test_offline_snapshot_tool(version, etcdutl, expected):
+    ctl = Etcdctl(_FakeModule(version, etcdutl))
+    if expected.startswith("/"):
+        assert ctl.offline_tool("restore") == expected
+    else:
+        with pytest.raises(EtcdctlError, match=expected):
+            ctl.offline_tool("restore")
