@@ -1,0 +1,140 @@
+"""airlock.cluster.containerd_image against a real containerd (Debian's 1.6) on a private
+socket: import, no-op re-run, check mode, a containerd that is not there.
+
+containerd runs as a child of the test with its own root, state and socket under a short
+temporary directory (a unix socket path must stay under 108 bytes), the CRI plugin
+disabled; readiness is a poll with a deadline; it is stopped after.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.airlock.cluster.plugins.modules import containerd_image
+
+from airlock.bundle import oci
+
+CONTAINERD = shutil.which("containerd")
+CTR = shutil.which("ctr")
+READY_DEADLINE = 30.0
+
+
+class ModuleFailed(Exception):
+    pass
+
+
+def run(params: dict[str, Any], check_mode: bool = False) -> dict[str, Any]:
+    args = dict(params, _ansible_check_mode=check_mode)
+    with patch_module_args(args):
+        module = containerd_image.build_module()
+
+    def fail_json(**kwargs: Any) -> None:
+        raise ModuleFailed(kwargs.get("msg"))
+
+    module.fail_json = fail_json
+    return containerd_image.run_module(module)
+
+
+@pytest.fixture(scope="module")
+def containerd() -> Iterator[Path]:
+    if not (CONTAINERD and CTR):
+        pytest.fail("containerd is missing: run scripts/bootstrap (tests never skip silently)")
+    if os.geteuid() != 0:
+        pytest.fail("containerd needs root to mount snapshots")
+    base = Path(tempfile.mkdtemp(prefix="ctrd-", dir="/tmp"))
+    socket = base / "c.sock"
+    config = base / "config.toml"
+    config.write_text(
+        "version = 2\n"
+        f'root = "{base / "root"}"\nstate = "{base / "state"}"\n'
+        f'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n[grpc]\n  address = "{socket}"\n'
+    )
+    log = (base / "containerd.log").open("w")
+    proc = subprocess.Popen([CONTAINERD, "--config", str(config)], stdout=log, stderr=log)
+    deadline = time.monotonic() + READY_DEADLINE
+    while time.monotonic() < deadline:
+        ok = subprocess.run(
+            [CTR, "--address", str(socket), "version"], capture_output=True, check=False
+        )
+        if ok.returncode == 0:
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"containerd exited: {(base / 'containerd.log').read_text()[-2000:]}")
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("containerd did not answer within 30 s")
+    yield socket
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+    # Snapshots are mounted only while containers run; none ran, so removal is safe.
+    subprocess.run(["umount", "-R", str(base / "state")], capture_output=True, check=False)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def archive(tmp_path: Path, ref: str, content: bytes) -> tuple[str, str]:
+    source = tmp_path / "file"
+    source.write_bytes(content)
+    spec = oci.ImageSpec(reference=ref, arch="amd64", layers=[[oci.ImageFile(source, "/x")]])
+    out = tmp_path / "image.oci.tar"
+    return str(out), oci.write_oci_archive(spec, out)
+
+
+def listed(socket: Path) -> str:
+    return subprocess.run(
+        [CTR, "--address", str(socket), "-n", "k8s.io", "images", "list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_import_then_nothing_to_do(containerd, tmp_path):
+    ref = "registry.k8s.io/pause:3.10.1-airlock-it"
+    path, digest = archive(tmp_path, ref, b"pause")
+    params = {"path": [path], "address": str(containerd), "platform": "linux/amd64"}
+    first = run(params)
+    assert first["changed"] and first["imported"] == [ref]
+    assert any(
+        line.split()[:1] == [ref] and digest in line for line in listed(containerd).splitlines()
+    )
+    second = run(params)
+    assert not second["changed"] and second["present"] == [ref] and second["imported"] == []
+
+
+def test_check_mode_imports_nothing(containerd, tmp_path):
+    ref = "registry.k8s.io/check-mode:v1"
+    path, _ = archive(tmp_path, ref, b"check")
+    result = run({"path": [path], "address": str(containerd)}, check_mode=True)
+    assert result["changed"] and result["imported"] == [ref]
+    assert ref not in listed(containerd)
+
+
+def test_a_new_archive_under_the_same_tag_replaces_the_image(containerd, tmp_path):
+    ref = "registry.k8s.io/retag:v1"
+    old_dir = tmp_path / "a"
+    old_dir.mkdir()
+    old, _ = archive(old_dir, ref, b"1")
+    run({"path": [old], "address": str(containerd)})
+    new_dir = tmp_path / "b"
+    new_dir.mkdir()
+    new, new_digest = archive(new_dir, ref, b"2")
+    result = run({"path": [new], "address": str(containerd)})
+    assert result["changed"] and result["imported"] == [ref]
+    assert any(new_digest in line for line in listed(containerd).splitlines() if ref in line)
+
+
+def test_containerd_not_running_fails_clearly(tmp_path):
+    path, _ = archive(tmp_path, "registry.k8s.io/pause:none", b"x")
+    with pytest.raises(ModuleFailed, match=r"containerd does not answer on .*is it running"):
+        run({"path": [path], "address": str(tmp_path / "absent.sock"), "wait_timeout": 0})
