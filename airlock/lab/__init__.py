@@ -122,6 +122,8 @@ def lab_dir(name: str) -> Path:
 
 
 Log = Callable[[str], None]
+# Machine-wide limits a multi-host Kubernetes lab needs (see Lab._ensure_kernel_limits).
+KERNEL_LIMITS = {"fs.inotify.max_user_instances": 1024, "fs.inotify.max_user_watches": 524288}
 
 
 class Lab:
@@ -135,6 +137,7 @@ class Lab:
     # ---- up -------------------------------------------------------------------------
     def up(self) -> list[str]:
         """Bring the lab to the spec; return what changed (empty when nothing did)."""
+        self._ensure_kernel_limits()
         key = self._ensure_key()
         image = ensure_image(self.log)
         self._ensure_network()
@@ -148,6 +151,27 @@ class Lab:
         if write_inventory(self.spec, key, known_hosts):
             self.changed.append(f"inventory {self.spec.inventory_dir}")
         return self.changed
+
+    def _ensure_kernel_limits(self) -> None:
+        """Raise machine-wide kernel limits that every lab host shares.
+
+        inotify instances are counted per user across the whole machine, and every lab
+        host's systemd, containerd and kubelet are root: with the default of 128, a
+        cluster's containerd fails to start its CRI plugin ("failed to create fsnotify
+        watcher: too many open files") and nodes go NotReady.
+        """
+        for name, wanted in KERNEL_LIMITS.items():
+            path = Path("/proc/sys") / name.replace(".", "/")
+            try:
+                if int(path.read_text()) >= wanted:
+                    continue
+                path.write_text(f"{wanted}\n")
+            except OSError as exc:
+                raise AirlockError(
+                    f"{name} is below {wanted} and cannot be raised ({exc}); as root run "
+                    f"`sysctl -w {name}={wanted}`, then `airlock lab up` again"
+                ) from exc
+            self.changed.append(f"{name}={wanted}")
 
     def _ensure_key(self) -> Path:
         key = lab_dir(self.spec.name) / "id_ed25519"
