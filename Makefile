@@ -2,6 +2,7 @@
 # fresh Debian 12 machine lacks (idempotent; about a second when nothing is missing).
 #   make lab    the main job: environment, the built-in lab, check, deploy
 #   make test   what CI runs: lint, pytest, every molecule scenario
+#   make e2e    the whole cluster on an --internal lab from the lab bundle (see README)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -13,10 +14,10 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 LAB_ARGS ?= --masters 3 --workers 2
 
-.PHONY: bootstrap lab lab-down test lint unit molecule bench help
+.PHONY: bootstrap lab lab-down test lint unit molecule e2e bench help
 
 help:
-	@echo "make lab | make test | make lint | make unit | make molecule | make bench | make lab-down"
+	@echo "make lab | make test | make e2e | make lint | make unit | make molecule | make bench | make lab-down"
 
 bootstrap:
 	@scripts/bootstrap
@@ -42,6 +43,13 @@ lint: bootstrap
 
 unit: bootstrap
 	pytest
+
+# Builds (or reuses) the lab bundle, starts an --internal 3+2 lab, deploys, asserts the
+# cluster works and a re-deploy changes nothing, then stops m1 and checks the API again.
+e2e: bootstrap
+	@start=$$(date +%s); \
+	pytest tests/e2e -v -s -p no:cacheprovider; \
+	echo "make e2e: passed in $$(( $$(date +%s) - start ))s"
 
 molecule: bootstrap
 	@test -n "$(SCENARIOS)" || { echo "no molecule scenarios found"; exit 1; }

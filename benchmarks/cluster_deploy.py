@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Time the whole deploy from the lab bundle: full converge, no-op re-run, tasks per host.
+
+    .venv/bin/python benchmarks/cluster_deploy.py [--name bench-k8s] [--keep]
+
+Builds (or reuses) the lab bundle, starts its own --internal lab (3 control-plane hosts
+that also run etcd and the load balancer, 2 workers), runs `airlock deploy` twice and
+prints: the bundle step, the full deploy, the no-op re-deploy, and per host the tasks
+run and changed in each (from the run's summary.json). Goals on a 2-core machine: full
+deploy under 10 minutes, no-op under 60 seconds. Prints numbers; never passes or fails
+on a stopwatch. Removes the lab unless --keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = ROOT / ".venv" / "bin"
+RUN_DIR_RE = re.compile(r"log and events: (\S+)")
+
+
+def airlock(*args: str) -> tuple[float, str]:
+    env = dict(os.environ, AIRLOCK_HOME=str(ROOT), PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(BIN / "airlock"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-6000:] + proc.stderr[-2000:])
+        raise SystemExit(f"failed ({proc.returncode}): airlock {' '.join(args)}")
+    return elapsed, proc.stdout
+
+
+def stats(stdout: str) -> dict[str, dict[str, int]]:
+    match = RUN_DIR_RE.search(stdout)
+    if not match:
+        raise SystemExit("deploy printed no run directory")
+    return json.loads((Path(match.group(1)) / "summary.json").read_text())["stats"]
+
+
+def tasks(host: dict[str, int]) -> int:
+    # Ansible counts a changed task in `ok` too.
+    return host["ok"] + host["failures"] + host["skipped"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", default="bench-k8s")
+    parser.add_argument("--subnet", default="10.77.17.0/24")
+    parser.add_argument("--keep", action="store_true", help="leave the lab running")
+    args = parser.parse_args()
+    inventory = str(ROOT / ".airlock" / "labs" / args.name / "inventory")
+    bundle_s, _ = airlock("bundle", "build", "--profile", "lab")
+    airlock("lab", "down", "--name", args.name)
+    lab_s, _ = airlock(
+        "lab",
+        "up",
+        "--name",
+        args.name,
+        "--internal",
+        "--masters",
+        "3",
+        "--workers",
+        "2",
+        "--subnet",
+        args.subnet,
+    )
+    try:
+        full_s, full_out = airlock("deploy", "-i", inventory)
+        noop_s, noop_out = airlock("deploy", "-i", inventory)
+    finally:
+        if not args.keep:
+            airlock("lab", "down", "--name", args.name)
+    full, noop = stats(full_out), stats(noop_out)
+    print(f"lab bundle (build or reuse)   {bundle_s:7.1f} s")
+    print(f"lab up (--internal, 3+2)      {lab_s:7.1f} s")
+    print(f"full deploy from the bundle   {full_s:7.1f} s   (goal < 600 s)")
+    print(f"no-op re-deploy               {noop_s:7.1f} s   (goal < 60 s)")
+    print(f"{'host':6} {'tasks':>6} {'changed':>8} {'no-op tasks':>12} {'no-op changed':>14}")
+    for host in sorted(full):
+        print(
+            f"{host:6} {tasks(full[host]):6d} {full[host]['changed']:8d} "
+            f"{tasks(noop[host]):12d} {noop[host]['changed']:14d}"
+        )
+
+
+if __name__ == "__main__":
+    main()
