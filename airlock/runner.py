@@ -8,6 +8,7 @@ messages Ansible already censors for `no_log` tasks are printed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -76,7 +77,24 @@ class RunRequest:
             _rel(self.playbook, root),
             *args,
         ]
-        return f"cd {shlex.quote(str(root))} && {shlex.join(cmd)}"
+        cache = f"ANSIBLE_CACHE_PLUGIN_CONNECTION={shlex.quote(str(facts_dir(self.inventory)))}"
+        return f"cd {shlex.quote(str(root))} && {cache} {shlex.join(cmd)}"
+
+
+def facts_dir(inventory: Path) -> Path:
+    """The fact cache of one inventory.
+
+    Facts are cached by host name, and different inventories (a staging and a production
+    cluster, two labs) often share names such as m1: one cache per inventory keeps one
+    cluster's addresses and interfaces from being read for another's hosts.
+    """
+    resolved = str(inventory.resolve())
+    digest = hashlib.sha256(resolved.encode()).hexdigest()[:12]
+    return (
+        state_dir()
+        / "facts"
+        / f"{inventory.resolve().parent.name}-{inventory.resolve().name}-{digest}"
+    )
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -251,6 +269,7 @@ def run_playbook(req: RunRequest, out: TextIO = sys.stdout, quiet: bool = False)
         "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
         "ANSIBLE_FORCE_COLOR": "false",
         "ANSIBLE_NOCOLOR": "true",
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(facts_dir(req.inventory)),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     started = time.monotonic()
