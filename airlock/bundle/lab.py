@@ -114,6 +114,15 @@ GO_TARGETS: tuple[gobuild.GoTarget, ...] = (
         "go.etcd.io/etcd/etcdctl/v3",
         "etcdctl",
     ),
+    # etcd 3.6's etcdctl has no `snapshot status`/`restore`: they live in etcdutl
+    # (shipped in the same upstream release archive), which etcd_snapshot needs.
+    gobuild.GoTarget(
+        "etcdutl",
+        "go.etcd.io/etcd/etcdutl/v3",
+        ETCD_VERSION,
+        "go.etcd.io/etcd/etcdutl/v3",
+        "etcdutl",
+    ),
     gobuild.GoTarget(
         "coredns",
         "github.com/coredns/coredns",
@@ -211,6 +220,7 @@ BINARY_ROLES = {
     "flannel": NODE,
     "etcd": ("etcd",),
     "etcdctl": ("etcd",),
+    "etcdutl": ("etcd",),
 }
 
 

@@ -203,6 +203,28 @@ def test_production_manifest_is_valid():
     assert m.version_of("kubeadm") == "v1.34.4"
     for arch in ("amd64", "arm64"):
         assert {a.name for a in m.resolve(arch)} >= {"kubeadm", "kubelet", "kubectl"}
+    # etcd, etcdctl and etcdutl travel in upstream's release archive, which roles/etcd
+    # unpacks (tasks/install_bundle.yml finds it as archives/ARCH/etcd-*.tar.gz).
+    etcd = next(a for a in m.resolve("amd64") if a.name == "etcd")
+    assert etcd.kind == "archive" and etcd.roles == ("etcd",)
+    assert etcd.target == f"archives/amd64/etcd-{etcd.version}.tar.gz"
+    assert etcd.url.endswith(f"/etcd-{etcd.version}-linux-amd64.tar.gz")
+
+
+def test_lab_builds_the_etcd_programs_at_one_version():
+    from airlock.bundle import lab
+
+    targets = {t.name: t for t in lab.GO_TARGETS}
+    # etcd 3.6's etcdctl has no snapshot status/restore; etcd_snapshot needs etcdutl.
+    for name, module in (
+        ("etcd", "go.etcd.io/etcd/server/v3"),
+        ("etcdctl", "go.etcd.io/etcd/etcdctl/v3"),
+        ("etcdutl", "go.etcd.io/etcd/etcdutl/v3"),
+    ):
+        assert targets[name].module == module
+        assert targets[name].version == lab.ETCD_VERSION
+        assert lab.BINARY_ROLES[name] == ("etcd",)
+        assert ("CGO_ENABLED", "1") not in targets[name].env
 
 
 def test_lab_manifest_passes_the_same_schema(tmp_path):
@@ -234,6 +256,9 @@ def test_lab_manifest_passes_the_same_schema(tmp_path):
     assert m.version_of("kubelet") == "v1.34.4" and m.version_of("etcd") == "v3.6.5"
     by_name = {a.name: a for a in m.resolve("amd64")}
     assert by_name["kubeadm"].url == f"{cache.as_uri()}/bin/amd64/v1.34.4/kubeadm"
+    for name in ("etcd", "etcdctl", "etcdutl"):
+        assert by_name[name].target == f"bin/amd64/{name}"
+        assert by_name[name].roles == ("etcd",) and by_name[name].version == "v3.6.5"
     assert by_name["image-pause"].image == "registry.k8s.io/pause:3.10.1"
     assert by_name["deb-socat"].url == deb.url
     assert by_name["deb-socat"].target == "debs/bookworm/socat_1.7.4.4-2_amd64.deb"
