@@ -1,6 +1,6 @@
 # airlock's entry points. Every target first runs scripts/bootstrap, which installs what a
 # fresh Debian 12 machine lacks (idempotent; about a second when nothing is missing).
-#   make lab    the main job: environment, the built-in lab, check, deploy
+#   make lab    the main job: environment, lab bundle, the built-in lab, check, deploy
 #   make test   what CI runs: lint, pytest, every molecule scenario
 #   make e2e    the whole cluster on an --internal lab from the lab bundle (see README)
 
@@ -23,6 +23,7 @@ bootstrap:
 	@scripts/bootstrap
 
 lab: bootstrap
+	airlock bundle build --profile lab
 	airlock lab up $(LAB_ARGS)
 	airlock check -i inventories/lab
 	airlock deploy -i inventories/lab

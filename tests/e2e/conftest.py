@@ -37,6 +37,7 @@ class Cluster:
     inventory: Path
     kubeconfig: Path
     kubectl: Path
+    kubeadm: Path
     vip: str
     deploy_s: float
     deploy_summary: dict = field(default_factory=dict)
@@ -86,10 +87,10 @@ def _bundle() -> Path:
     return lab_archive()
 
 
-def _kubectl_from(bundle: Path, dest: Path) -> Path:
-    """The bundle's own kubectl, for the controller."""
+def _program_from(bundle: Path, name: str, dest: Path) -> Path:
+    """One of the bundle's own programs (kubectl, kubeadm), for the controller."""
     with tarfile.open(bundle) as tar:
-        member = tar.getmember("bin/amd64/kubectl")
+        member = tar.getmember(f"bin/amd64/{name}")
         source = tar.extractfile(member)
         assert source is not None
         dest.write_bytes(source.read())
@@ -171,7 +172,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     result = Cluster(
         inventory=INVENTORY,
         kubeconfig=KUBECONFIG,
-        kubectl=_kubectl_from(bundle, work / "kubectl"),
+        kubectl=_program_from(bundle, "kubectl", work / "kubectl"),
+        kubeadm=_program_from(bundle, "kubeadm", work / "kubeadm"),
         vip=lab_vars["airlock_api_vip"],
         deploy_s=elapsed,
         deploy_summary=summary,
