@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from airlock.bundle import debrepo
 from airlock.bundle.archive import Member, write_bundle
 from airlock.bundle.download import Cache, DownloadError, Request, fetch_all
+from airlock.bundle.images import ImageOptions, fetch_images
 from airlock.bundle.manifest import Manifest, ResolvedArtifact
 
 DEFAULT_OUTPUT = "airlock-bundle.tar"
@@ -37,6 +38,7 @@ class BuildOptions:
     extra_members: Sequence[Member] = ()
     sign: Callable[[bytes], bytes] | None = None
     progress: bool | None = None
+    images: ImageOptions = field(default_factory=ImageOptions)
 
 
 @dataclass
@@ -70,7 +72,8 @@ def print_plan(
     """The --dry-run listing: every source and its target in the bundle."""
     stream = stream or sys.stdout
     for item in items:
-        stream.write(f"{item.url}\n    -> {item.target}  sha256:{item.sha256}\n")
+        pin = f"sha256:{item.sha256}" if item.sha256 else f"as {item.image} (sha256 on fetch)"
+        stream.write(f"{item.url}\n    -> {item.target}  {pin}\n")
     for member in extra:
         stream.write(f"{member.source}\n    -> {member.arcname}  sha256:{member.sha256}\n")
     stream.write(f"{len(items) + len(extra)} files\n")
@@ -81,17 +84,22 @@ def build(opts: BuildOptions) -> BuildResult:
     after every other artifact has been fetched and cached."""
     start = time.monotonic()
     items = plan(opts)
-    requests = [Request(i.url, i.sha256, f"{i.name} ({i.arch})") for i in items]
+    registry = [i for i in items if i.digest]
+    requests = [Request(i.url, i.sha256, f"{i.name} ({i.arch})") for i in items if not i.digest]
     outcome = fetch_all(requests, opts.cache, jobs=opts.jobs, progress=opts.progress)
-    if outcome.errors:
-        details = "\n  - ".join(str(e) for e in outcome.errors.values())
+    pulled = fetch_images(registry, opts.cache, opts.images, jobs=opts.jobs)
+    errors = [*outcome.errors.values(), *pulled.errors.values()]
+    if errors:
+        details = "\n  - ".join(str(e) for e in errors)
+        total = len(set(r.sha256 for r in requests)) + len(registry)
         raise DownloadError(
-            f"{len(outcome.errors)} of {len(set(r.sha256 for r in requests))} artifacts failed "
+            f"{len(errors)} of {total} artifacts failed "
             f"(the others are cached and will not be fetched again):\n  - {details}"
         )
+    items = [pulled.items[(i.name, i.arch)] if i.digest else i for i in items]
+    paths = {**outcome.paths, **pulled.paths}
     members = [
-        Member(i.target, outcome.paths[i.sha256], i.sha256, outcome.paths[i.sha256].stat().st_size)
-        for i in items
+        Member(i.target, paths[i.sha256], i.sha256, paths[i.sha256].stat().st_size) for i in items
     ]
     debs = [m for m, i in zip(members, items, strict=True) if i.kind == "deb"]
     if debs:
@@ -101,8 +109,8 @@ def build(opts: BuildOptions) -> BuildResult:
     return BuildResult(
         output=opts.output,
         artifacts=len(members),
-        fetched=outcome.fetched,
-        reused=outcome.reused,
+        fetched=outcome.fetched + pulled.fetched,
+        reused=outcome.reused + pulled.reused,
         size=opts.output.stat().st_size,
         seconds=time.monotonic() - start,
     )
@@ -131,6 +139,7 @@ def _manifest_doc(
                 "size": sizes[i.target],
                 "roles": list(i.roles),
                 "image": i.image,
+                **({"digest": i.digest} if i.digest else {}),
             }
             for i in items
         ],

@@ -16,6 +16,15 @@ File format (YAML, see offline-bundle/manifest.yml for the documented production
         target: "bin/{arch}/kubeadm"        # path inside the bundle
         roles: [kube_control_plane, kube_node]
         sha256: {amd64: <64 hex>, arm64: <64 hex>}   # one per architecture it exists for
+      - name: kube-apiserver      # kind image from a registry: `ref` + `digest` instead of
+        kind: image               # url + sha256 (a registry serves manifests by digest)
+        version: v1.34.4
+        ref: "{mirror.registry-k8s}/kube-apiserver:{version}"   # the mirror is docker://HOST[/PATH]
+        image: registry.k8s.io/kube-apiserver:{version}  # name it is imported as (default:
+                                                         # ref with the manifest's own mirrors)
+        digest: sha256:<64 hex>   # the multi-arch index: every architecture; or one per
+                                  # architecture {amd64: sha256:.., arm64: sha256:..}
+        target: "images/{arch}/kube-apiserver_{version}.oci.tar"
     slots:                        # planned content of later issues: no version, no download
       - {name: harbor-offline-installer, issue: 5}
 
@@ -23,7 +32,9 @@ Rules (each breach is an error naming the entry and the fix): every artifact has
 version; every architecture an artifact lists has a 64-hex sha256 (a version without a
 checksum is an error); URL templates only use `{version}`, `{arch}` and `{mirror.NAME}`
 of a declared mirror; names are unique; a slot that gains a version must move to
-`artifacts` with its checksums.
+`artifacts` with its checksums. A registry image (kind image with `ref`) is pinned by
+`digest` (`sha256:` + 64 hex) instead of `sha256`; its archive's sha256 is only known once
+it is fetched (airlock/bundle/images.py) and is then recorded in the bundle like any other.
 
 Public API, used by the inventory checker::
 
@@ -52,6 +63,7 @@ SCHEMA = 1
 KINDS = ("binary", "archive", "image", "deb", "wheel", "file")
 ARCHES = ("amd64", "arm64")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TEMPLATE_FIELDS = re.compile(r"^(version|arch|mirror\.[A-Za-z0-9_-]+)$")
 
 
@@ -72,10 +84,15 @@ class Artifact:
     sha256: Mapping[str, str]
     roles: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    digest: Mapping[str, str] = field(default_factory=dict)  # registry images: arch -> digest
 
     @property
     def arches(self) -> tuple[str, ...]:
-        return tuple(sorted(self.sha256))
+        return tuple(sorted(self.digest or self.sha256))
+
+    @property
+    def from_registry(self) -> bool:
+        return bool(self.digest)
 
 
 @dataclass(frozen=True)
@@ -89,9 +106,10 @@ class ResolvedArtifact:
     arch: str
     url: str
     target: str
-    sha256: str
+    sha256: str  # registry images: empty until fetched (images.fetch_images fills it in)
     roles: tuple[str, ...]
     image: str = ""  # for kind image: the reference it is imported as
+    digest: str = ""  # registry images: the pinned manifest digest; url is docker://REF@DIGEST
 
 
 @dataclass(frozen=True)
@@ -141,9 +159,15 @@ class Manifest:
         bases = {**self.mirrors, **(mirrors or {})}
         out = []
         for art in self.artifacts:
-            if arch not in art.sha256:
+            if arch not in art.arches:
                 continue
             values = {"version": art.version, "arch": arch}
+            image = _fill(str(art.extra.get("image", "")), values, self.mirrors)
+            url, digest = _fill(art.url, values, bases), ""
+            if art.from_registry:
+                digest = art.digest[arch]
+                url = f"docker://{_untagged(registry_ref(_fill(art.url, values, bases)))}@{digest}"
+                image = image or registry_ref(_fill(art.url, values, self.mirrors))
             out.append(
                 ResolvedArtifact(
                     name=art.name,
@@ -151,14 +175,26 @@ class Manifest:
                     kind=art.kind,
                     version=art.version,
                     arch=arch,
-                    url=_fill(art.url, values, bases),
+                    url=url,
                     target=_fill(art.target, values, bases),
-                    sha256=art.sha256[arch],
+                    sha256=art.sha256.get(arch, ""),
                     roles=art.roles,
-                    image=str(art.extra.get("image", "")),
+                    image=image,
+                    digest=digest,
                 )
             )
         return out
+
+
+def registry_ref(filled: str) -> str:
+    """`docker://registry.k8s.io/pause:3.10.1` (or https://...) -> `registry.k8s.io/pause:3.10.1`.
+
+    A registry mirror is written as a URL so that `--mirror URL` (every mirror -> URL/NAME)
+    also serves registries: `https://mirror.internal/registry-k8s` names the registry path
+    `mirror.internal/registry-k8s`, as a Harbor proxy project or `registry:2` laid out by
+    mirror name would serve it.
+    """
+    return filled.split("://", 1)[1] if "://" in filled else filled
 
 
 def override_mirrors(manifest: Manifest, specs: list[str]) -> dict[str, str]:
@@ -242,12 +278,14 @@ def _parse_artifact(
     name = str(raw["name"])
     where = f"artifact {name}"
     before = len(problems)
-    for key in ("version", "url", "target"):
-        if not raw.get(key):
-            problems.append(f"{where}: {key} is missing")
     kind = raw.get("kind", "binary")
     if kind not in KINDS:
         problems.append(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    if "ref" in raw:
+        return _parse_registry_image(raw, name, kind, arches, mirrors, problems)
+    for key in ("version", "url", "target"):
+        if not raw.get(key):
+            problems.append(f"{where}: {key} is missing")
     sums = raw.get("sha256")
     if not isinstance(sums, dict) or not sums:
         problems.append(
@@ -278,6 +316,76 @@ def _parse_artifact(
         sha256=dict(sums),
         roles=tuple(raw.get("roles") or ()),
         extra={k: v for k, v in raw.items() if k not in known},
+    )
+
+
+def _untagged(ref: str) -> str:
+    """`host:5000/pause:3.10.1` -> `host:5000/pause`: the digest alone names what is fetched
+    (skopeo refuses a reference with both a tag and a digest)."""
+    head, _, last = ref.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+
+
+def _parse_registry_image(
+    raw: dict[str, Any],
+    name: str,
+    kind: str,
+    arches: tuple[str, ...],
+    mirrors: Mapping[str, Any],
+    problems: list[str],
+) -> Artifact | None:
+    """kind image with `ref` + `digest`: pinned by the registry's manifest digest."""
+    where = f"artifact {name}"
+    before = len(problems)
+    if kind != "image":
+        problems.append(f"{where}: ref is only for kind image (found kind {kind!r})")
+    for key in ("version", "ref", "target"):
+        if not raw.get(key):
+            problems.append(f"{where}: {key} is missing")
+    if "sha256" in raw or "url" in raw:
+        problems.append(
+            f"{where}: a registry image (ref) is pinned by digest, not url/sha256; "
+            "the archive's sha256 is recorded in the bundle when it is fetched"
+        )
+    pinned = raw.get("digest")
+    if isinstance(pinned, str):
+        digests = dict.fromkeys(arches, pinned)
+    elif isinstance(pinned, dict) and pinned:
+        digests = {str(a): d for a, d in pinned.items()}
+    else:
+        problems.append(
+            f"{where}: version {raw.get('version')} has no digest; add digest: sha256:<64 hex> "
+            "(the multi-arch index) or {ARCH: sha256:<64 hex>} (per-architecture manifests)"
+        )
+        digests = {}
+    for arch, digest in digests.items():
+        if arches and arch not in arches:
+            problems.append(f"{where}: digest for {arch!r}, which is not in architectures")
+        if not isinstance(digest, str) or not _DIGEST.match(digest):
+            problems.append(
+                f"{where}: digest for {arch} is {digest!r}, not sha256:<64 lowercase hex>; "
+                "pin the manifest digest (skopeo inspect --format '{{.Digest}}' docker://REF)"
+            )
+    ref = str(raw.get("ref") or "")
+    _check_template(ref, f"{where}: ref", mirrors, problems)
+    _check_template(str(raw.get("target") or ""), f"{where}: target", mirrors, problems)
+    _check_template(str(raw.get("image") or ""), f"{where}: image", mirrors, problems)
+    if "@" in ref:
+        problems.append(f"{where}: ref {ref!r} has a digest; put it under digest: instead")
+    if len(problems) > before:
+        return None
+    known = {"name", "component", "kind", "version", "ref", "target", "digest", "roles"}
+    return Artifact(
+        name=name,
+        component=str(raw.get("component") or name),
+        kind=kind,
+        version=str(raw["version"]),
+        url=ref,
+        target=str(raw["target"]),
+        sha256={},
+        roles=tuple(raw.get("roles") or ()),
+        extra={k: v for k, v in raw.items() if k not in known},
+        digest=digests,
     )
 
 
