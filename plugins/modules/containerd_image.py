@@ -26,7 +26,7 @@ version_added: "0.1.0"
 description:
   - Imports OCI image archives (a tar of an OCI image layout, as in the offline bundle's
     C(images/ARCH/*.oci.tar)) into containerd with C(ctr images import).
-  - Reads each archive's C(index.json) first: the image reference comes from the
+  - Reads each archive's C(index.json) first. The image reference comes from the
     C(io.containerd.image.name) annotation (or a full reference in
     C(org.opencontainers.image.ref.name)), the digest from the descriptor. An archive is
     imported only when one of its references is missing from containerd, or present
