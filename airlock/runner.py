@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from airlock.errors import AirlockError
 from airlock.paths import project_root, state_dir
 
 KEEP_RUNS = 30
@@ -79,6 +80,19 @@ class RunRequest:
         ]
         cache = f"ANSIBLE_CACHE_PLUGIN_CONNECTION={shlex.quote(str(facts_dir(self.inventory)))}"
         return f"cd {shlex.quote(str(root))} && {cache} {shlex.join(cmd)}"
+
+
+RUN_DIR_LINE = "log and events: "
+
+
+def summary_from_output(output: str) -> dict[str, Any]:
+    """The summary.json of the run whose `airlock deploy` output this is (its last line
+    naming the run directory); for scripts and tests that drive the CLI."""
+    lines = [line for line in output.splitlines() if RUN_DIR_LINE in line]
+    if not lines:
+        raise AirlockError("the output names no run directory (`log and events: DIR`)")
+    run_dir = Path(lines[-1].split(RUN_DIR_LINE, 1)[1].strip())
+    return json.loads((run_dir / "summary.json").read_text())
 
 
 def facts_dir(inventory: Path) -> Path:
@@ -319,7 +333,7 @@ def _report(req: RunRequest, result: RunResult, progress: Progress, out: TextIO)
     verdict = "succeeded" if result.ok else f"FAILED ({result.status}, rc={result.rc})"
     out.write(
         f"\n{req.playbook.name} {verdict} in {minutes}m{seconds:02d}s; "
-        f"log and events: {result.run_dir}\n"
+        f"{RUN_DIR_LINE}{result.run_dir}\n"
     )
     if result.failures:
         out.write("\nWhat failed:\n")

@@ -14,17 +14,16 @@ on a stopwatch. Removes the lab unless --keep.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from airlock.runner import summary_from_output
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
-RUN_DIR_RE = re.compile(r"log and events: (\S+)")
 
 
 def airlock(*args: str) -> tuple[float, str]:
@@ -46,10 +45,7 @@ def airlock(*args: str) -> tuple[float, str]:
 
 
 def stats(stdout: str) -> dict[str, dict[str, int]]:
-    match = RUN_DIR_RE.search(stdout)
-    if not match:
-        raise SystemExit("deploy printed no run directory")
-    return json.loads((Path(match.group(1)) / "summary.json").read_text())["stats"]
+    return summary_from_output(stdout)["stats"]
 
 
 def tasks(host: dict[str, int]) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import tarfile
 import time
@@ -21,6 +20,7 @@ import pytest
 import yaml
 
 from airlock.bundle import oci
+from airlock.runner import summary_from_output
 from tests.conftest import ROOT, run_airlock
 
 LAB = "e2e"
@@ -29,7 +29,6 @@ INVENTORY = ROOT / ".airlock" / "labs" / LAB / "inventory"
 KUBECONFIG = INVENTORY / ".credentials" / "kubernetes" / "admin.conf"
 WORKERS = ("w1", "w2")
 TOOLBOX = "localhost/airlock-e2e/toolbox:1"
-RUN_DIR_RE = re.compile(r"log and events: (\S+)")
 
 
 @dataclass
@@ -37,7 +36,6 @@ class Cluster:
     inventory: Path
     kubeconfig: Path
     kubectl: Path
-    kubeadm: Path
     vip: str
     deploy_s: float
     deploy_summary: dict = field(default_factory=dict)
@@ -69,12 +67,8 @@ def deploy(*extra: str) -> tuple[subprocess.CompletedProcess, dict, float]:
     started = time.monotonic()
     proc = run_airlock("deploy", "-i", str(INVENTORY), *extra, timeout=3600)
     elapsed = time.monotonic() - started
-    match = RUN_DIR_RE.search(proc.stdout + proc.stderr)
-    summary: dict = {}
-    if match:
-        summary = json.loads((Path(match.group(1)) / "summary.json").read_text())
     assert proc.returncode == 0, f"airlock deploy failed:\n{proc.stdout[-6000:]}\n{proc.stderr}"
-    return proc, summary, elapsed
+    return proc, summary_from_output(proc.stdout), elapsed
 
 
 def _bundle() -> Path:
@@ -146,8 +140,20 @@ def _load_toolbox(archive: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    bundle = _bundle()
+def bundle() -> Path:
+    """The lab bundle, built once or reused from the cache."""
+    return _bundle()
+
+
+@pytest.fixture(scope="session")
+def bundle_tools(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The bundle's kubectl and kubeadm, unpacked for the controller."""
+    work = tmp_path_factory.mktemp("tools")
+    return {name: _program_from(bundle, name, work / name) for name in ("kubectl", "kubeadm")}
+
+
+@pytest.fixture(scope="session")
+def cluster(bundle_tools: dict[str, Path]) -> Iterator[Cluster]:
     run_airlock("lab", "down", "--name", LAB)
     run_airlock(
         "lab",
@@ -167,13 +173,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     run_airlock("check", "-i", str(INVENTORY), check=True, timeout=600)
     _, summary, elapsed = deploy()
     print(f"\nfull deploy from the bundle: {elapsed:.0f}s")
-    work = tmp_path_factory.mktemp("e2e")
     lab_vars = yaml.safe_load((INVENTORY / "group_vars" / "all" / "lab.yml").read_text())
     result = Cluster(
         inventory=INVENTORY,
         kubeconfig=KUBECONFIG,
-        kubectl=_program_from(bundle, "kubectl", work / "kubectl"),
-        kubeadm=_program_from(bundle, "kubeadm", work / "kubeadm"),
+        kubectl=bundle_tools["kubectl"],
         vip=lab_vars["airlock_api_vip"],
         deploy_s=elapsed,
         deploy_summary=summary,

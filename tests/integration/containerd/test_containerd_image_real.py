@@ -18,30 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.airlock.cluster.plugins.modules import containerd_image
 
 from airlock.bundle import oci
+from tests.module_harness import ModuleFailed, run_module
 
 CONTAINERD = shutil.which("containerd")
 CTR = shutil.which("ctr")
 READY_DEADLINE = 30.0
 
 
-class ModuleFailed(Exception):
-    pass
-
-
 def run(params: dict[str, Any], check_mode: bool = False) -> dict[str, Any]:
-    args = dict(params, _ansible_check_mode=check_mode)
-    with patch_module_args(args):
-        module = containerd_image.build_module()
-
-    def fail_json(**kwargs: Any) -> None:
-        raise ModuleFailed(kwargs.get("msg"))
-
-    module.fail_json = fail_json
-    return containerd_image.run_module(module)
+    return run_module(containerd_image, params, check_mode=check_mode)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.airlock.cluster.plugins.module_utils.containerd import (
     Archive,
     ArchiveError,
@@ -30,6 +29,7 @@ from ansible_collections.airlock.cluster.plugins.module_utils.containerd import 
 from ansible_collections.airlock.cluster.plugins.modules import containerd_image
 
 from airlock.bundle import oci
+from tests.module_harness import ModuleFailed, run_module
 
 PAUSE = "registry.k8s.io/pause:3.10.1"
 PROXY = "registry.k8s.io/kube-proxy:v1.34.4"
@@ -263,12 +263,6 @@ else:
 '''
 
 
-class ModuleFailed(Exception):
-    def __init__(self, result: dict[str, Any]) -> None:
-        super().__init__(result.get("msg"))
-        self.result = result
-
-
 @pytest.fixture
 def fake_ctr(tmp_path):
     state = tmp_path / "ctr-state.json"
@@ -298,17 +292,7 @@ def fake_ctr(tmp_path):
 
 
 def run(params: dict[str, Any], check_mode: bool = False) -> dict[str, Any]:
-    args = dict(params)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    with patch_module_args(args):
-        module = containerd_image.build_module()
-
-    def fail_json(**kwargs: Any) -> None:
-        raise ModuleFailed(kwargs)
-
-    module.fail_json = fail_json
-    return containerd_image.run_module(module)
+    return run_module(containerd_image, params, check_mode=check_mode)
 
 
 def test_module_imports_then_changes_nothing(tmp_path, fake_ctr):

@@ -31,7 +31,6 @@ _COLLECTIONS = Path(__file__).resolve().parents[3] / "collections"
 if str(_COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(_COLLECTIONS))
 
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 ETCD = shutil.which("etcd")
 ETCDCTL = shutil.which("etcdctl")
@@ -283,25 +282,3 @@ def shared_cluster(pki: Pki, tmp_path_factory: pytest.TempPathFactory):
         yield cluster
     finally:
         cluster.stop()
-
-
-# --- running our modules in-process ----------------------------------------------------
-class ModuleFailed(Exception):
-    def __init__(self, result: dict[str, Any]) -> None:
-        super().__init__(result.get("msg"))
-        self.result = result
-
-
-def run_module(module_py: Any, params: dict[str, Any], check_mode: bool = False) -> dict:
-    """build_module() + run_module() with ``params``; fail_json raises ModuleFailed."""
-    args = dict(params)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    with patch_module_args(args):
-        module = module_py.build_module()
-
-    def fail_json(**kwargs: Any) -> None:
-        raise ModuleFailed(kwargs)
-
-    module.fail_json = fail_json
-    return module_py.run_module(module)

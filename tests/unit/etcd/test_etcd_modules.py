@@ -13,7 +13,9 @@ from ansible_collections.airlock.cluster.plugins.modules import (
     etcd_snapshot,
 )
 
-from .conftest import ModuleFailed, etcdctl, free_port, run_module, wait_ready
+from tests.module_harness import ModuleFailed, run_module
+
+from .conftest import etcdctl, free_port, wait_ready
 
 
 def params(pki, endpoints, **extra):

@@ -21,7 +21,8 @@ from ansible_collections.airlock.cluster.plugins.modules import (
     kubeadm_token,
 )
 
-from tests.unit.etcd.conftest import ModuleFailed, run_module
+from tests.kubeadm_samples import CERTIFICATE_KEY, INIT, JOIN
+from tests.module_harness import ModuleFailed, run_module
 
 NOW = datetime.datetime(2026, 11, 25, 8, 0, tzinfo=datetime.timezone.utc)  # noqa: UP017
 # `kubeadm token list -o json` of kubeadm v1.34.4, as printed on a lab cluster.
@@ -100,15 +101,6 @@ def test_the_longest_lived_token_is_reused() -> None:
     assert ku.reusable_token([short, long], "airlock join", 60, NOW) is long
 
 
-JOIN = {
-    "node_name": "w1",
-    "advertise_address": "10.0.0.21",
-    "api_server_endpoint": "10.0.0.250:8443",
-    "token": "abcdef.0123456789abcdef",
-    "ca_cert_hash": "sha256:" + "0" * 64,
-}
-
-
 def test_worker_join_pins_the_ca_and_never_pulls() -> None:
     doc = ku.join_configuration(JOIN)
     discovery = doc["discovery"]["bootstrapToken"]
@@ -125,11 +117,11 @@ def test_control_plane_join_needs_the_certificate_key() -> None:
     with pytest.raises(ku.KubeadmConfigError, match="certificate_key"):
         ku.join_configuration(dict(JOIN, control_plane=True))
     doc = ku.join_configuration(
-        dict(JOIN, control_plane=True, certificate_key="ab" * 32, apiserver_port=6443)
+        dict(JOIN, control_plane=True, certificate_key=CERTIFICATE_KEY, apiserver_port=6443)
     )
     assert doc["controlPlane"] == {
         "localAPIEndpoint": {"advertiseAddress": "10.0.0.21", "bindPort": 6443},
-        "certificateKey": "ab" * 32,
+        "certificateKey": CERTIFICATE_KEY,
     }
 
 
@@ -137,20 +129,6 @@ def test_control_plane_join_needs_the_certificate_key() -> None:
 def test_join_without_a_required_value_names_it(missing: str) -> None:
     with pytest.raises(ku.KubeadmConfigError, match=missing):
         ku.join_configuration({k: v for k, v in JOIN.items() if k != missing})
-
-
-INIT = {
-    "node_name": "m1",
-    "advertise_address": "10.0.0.11",
-    "kubernetes_version": "1.34.4",
-    "control_plane_endpoint": "10.0.0.250:8443",
-    "etcd_endpoints": ["https://10.0.0.11:2379"],
-    "etcd_ca_file": "/etc/airlock/etcd/ca.crt",
-    "etcd_cert_file": "/etc/airlock/etcd/apiserver-etcd-client.crt",
-    "etcd_key_file": "/etc/airlock/etcd/apiserver-etcd-client.key",
-    "pod_subnet": "10.244.0.0/16",
-    "service_subnet": "10.96.0.0/12",
-}
 
 
 def test_rendered_init_config_is_yaml_with_every_document() -> None:
@@ -243,7 +221,7 @@ def test_join_in_check_mode_reports_the_join(kube_dir: Path) -> None:
 
 def test_a_worker_asked_to_be_control_plane_fails_clearly(kube_dir: Path) -> None:
     (kube_dir / "kubelet.conf").write_text("x")
-    params = dict(JOIN, control_plane=True, certificate_key="ab" * 32, kubeadm="/bin/false")
+    params = dict(JOIN, control_plane=True, certificate_key=CERTIFICATE_KEY, kubeadm="/bin/false")
     with pytest.raises(ModuleFailed, match="joined as a worker"):
         run_module(kubeadm_join, params)
 

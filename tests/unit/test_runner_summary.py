@@ -1,0 +1,34 @@
+"""Scripts and tests find a deploy's summary.json from the CLI's own output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from airlock.errors import AirlockError
+from airlock.runner import RUN_DIR_LINE, facts_dir, summary_from_output
+
+
+def test_summary_is_read_from_the_run_directory_the_output_names(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    for run, changed in ((old, 3), (new, 0)):
+        run.mkdir()
+        (run / "summary.json").write_text(json.dumps({"stats": {"m1": {"changed": changed}}}))
+    output = (
+        f"site.yml succeeded; {RUN_DIR_LINE}{old}\n...\nsite.yml succeeded; {RUN_DIR_LINE}{new}\n"
+    )
+    assert summary_from_output(output)["stats"]["m1"]["changed"] == 0
+
+
+def test_output_without_a_run_directory_is_an_error() -> None:
+    with pytest.raises(AirlockError, match="names no run directory"):
+        summary_from_output("inventory problems; no host was contacted\n")
+
+
+def test_each_inventory_has_its_own_fact_cache(tmp_path: Path) -> None:
+    lab_a = tmp_path / "a" / "inventory"
+    lab_b = tmp_path / "b" / "inventory"
+    assert facts_dir(lab_a) != facts_dir(lab_b)
+    assert facts_dir(lab_a) == facts_dir(tmp_path / "a" / ".." / "a" / "inventory")
