@@ -71,6 +71,10 @@ def print_plan(
 ) -> None:
     """The --dry-run listing: every source and its target in the bundle."""
     stream = stream or sys.stdout
+    unique: dict[tuple[str, str], ResolvedArtifact] = {}
+    for item in items:  # an arch-independent .deb pinned for each arch is one file
+        unique.setdefault((item.target, item.sha256 or item.url), item)
+    items = list(unique.values())
     for item in items:
         pin = f"sha256:{item.sha256}" if item.sha256 else f"as {item.image} (sha256 on fetch)"
         stream.write(f"{item.url}\n    -> {item.target}  {pin}\n")
@@ -101,7 +105,8 @@ def build(opts: BuildOptions) -> BuildResult:
     members = [
         Member(i.target, paths[i.sha256], i.sha256, paths[i.sha256].stat().st_size) for i in items
     ]
-    debs = [m for m, i in zip(members, items, strict=True) if i.kind == "deb"]
+    debs = _unique([m for m, i in zip(members, items, strict=True) if i.kind == "deb"])
+    members = _unique(members)
     if debs:
         members += debrepo.index_members(debs, opts.cache.root / "repo-index", {})
     members += list(opts.extra_members)
@@ -114,6 +119,12 @@ def build(opts: BuildOptions) -> BuildResult:
         size=opts.output.stat().st_size,
         seconds=time.monotonic() - start,
     )
+
+
+def _unique(members: list[Member]) -> list[Member]:
+    """One copy of each file: an arch-independent .deb is pinned once per architecture,
+    with the same path and sha256 (two different files for one path stay an error)."""
+    return list({(m.arcname, m.sha256): m for m in members}.values())
 
 
 def _manifest_doc(

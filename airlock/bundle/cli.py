@@ -16,7 +16,7 @@ PROFILES = ("production", "lab")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `bundle build` and `bundle verify` to the airlock command line."""
+    """Add `bundle build`, `bundle verify` and `bundle pin-packages` to the command line."""
     bundle = subparsers.add_parser(
         "bundle",
         help="build and verify the offline bundle",
@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = bundle.add_subparsers(dest="bundle_command", required=True, metavar="COMMAND")
     _add_build(sub)
     _add_verify(sub)
+    _add_pin_packages(sub)
 
 
 def _add_build(sub: argparse._SubParsersAction) -> None:
@@ -110,6 +111,63 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
         help="PEM public key; SHA256SUMS.sig must then be a valid signature",
     )
     p.set_defaults(handler=verify_command)
+
+
+def _add_pin_packages(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pin-packages",
+        help="resolve the manifest's OS packages and pin every .deb (connected machine)",
+        description="For each distribution of the manifest's os_packages and each "
+        "architecture: resolve the packages with their dependencies from the signed "
+        "archive (a private apt; this machine's apt is not touched) and write the pinned "
+        "file the manifest names (version, URL under a mirror, sha256 per .deb).",
+    )
+    p.add_argument(
+        "--manifest", type=Path, default=None, help="default offline-bundle/manifest.yml"
+    )
+    p.add_argument(
+        "--distro",
+        action="append",
+        default=[],
+        help="distribution to pin (debian-12, ubuntu-22.04, ubuntu-24.04); repeat for "
+        "several (default: every one in os_packages)",
+    )
+    p.add_argument(
+        "--arch",
+        action="append",
+        default=[],
+        choices=("amd64", "arm64"),
+        help="architecture to resolve; the pinned file keeps the others as they were "
+        "(default: the manifest's architectures)",
+    )
+    p.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="[NAME=]URL",
+        help="resolve from this mirror instead (as for build); URLs stay under {mirror.NAME}",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="private apt roots and keyrings (default .airlock/cache/apt)",
+    )
+    p.set_defaults(handler=pin_packages_command)
+
+
+def pin_packages_command(args: argparse.Namespace) -> int:
+    from airlock.bundle.ospackages import pin
+    from airlock.paths import state_dir
+
+    cache = args.cache_dir or state_dir() / "cache" / "apt"
+    manifest = args.manifest or _default_manifest()
+    for result in pin(manifest, args.distro, args.arch, args.mirror, cache):
+        counts = ", ".join(
+            f"{arch} {n} .debs {size / 2**20:.1f} MiB" for arch, (n, size) in result.counts.items()
+        )
+        print(f"{result.distro}: {counts} -> {result.path}")
+    return 0
 
 
 def build_command(args: argparse.Namespace) -> int:

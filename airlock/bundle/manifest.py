@@ -27,6 +27,10 @@ File format (YAML, see offline-bundle/manifest.yml for the documented production
         target: "images/{arch}/kube-apiserver_{version}.oci.tar"
     slots:                        # planned content of later issues: no version, no download
       - {name: harbor-offline-installer, issue: 5}
+    os_packages:                  # per distribution: what hosts install, and the file
+      debian-12:                  # `airlock bundle pin-packages` pinned it to (one kind
+        pinned: packages/debian-12.yml    # deb artifact per .deb and architecture,
+        packages: [conntrack, socat]      # added by load_manifest; see ospackages.py)
 
 Rules (each breach is an error naming the entry and the fix): every artifact has a
 version; every architecture an artifact lists has a 64-hex sha256 (a version without a
@@ -223,7 +227,9 @@ def load_manifest(path: str | Path) -> Manifest:
         raise ManifestError(f"manifest {path} does not exist; pass --manifest PATH") from None
     except yaml.YAMLError as exc:
         raise ManifestError(f"manifest {path} is not valid YAML: {exc}") from None
-    return parse_manifest(data, path)
+    from airlock.bundle.ospackages import with_pinned_packages
+
+    return parse_manifest(with_pinned_packages(data, path), path)
 
 
 def parse_manifest(data: Any, path: Path) -> Manifest:
