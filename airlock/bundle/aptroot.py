@@ -243,7 +243,8 @@ class AptRoot:
             match = _URI.match(line.strip())
             if not match:
                 continue
-            filename = urllib.parse.unquote(match["file"])
+            # The pool's file name: apt's own (match["file"]) carries the epoch as "1%3a".
+            filename = urllib.parse.unquote(match["url"].rsplit("/", 1)[1])
             name, _, rest = filename.removesuffix(".deb").partition("_")
             arch = rest.rsplit("_", 1)[-1]
             if (name, arch) not in wanted:

@@ -47,8 +47,8 @@ PACKAGES = (
         ARCHES,
         "Depends: probe-lib (>= 1.0), probe-data\nRecommends: probe-extra\n",
     ),
-    ("testy", "probe-lib", "1.0", ARCHES, ""),
-    ("testy-updates", "probe-lib", "1.1", ARCHES, ""),
+    ("testy", "probe-lib", "1:1.0", ARCHES, ""),  # an epoch: not part of the file name
+    ("testy-updates", "probe-lib", "1:1.1", ARCHES, ""),
     ("testy", "probe-data", "1.0", ("all",), ""),
     ("testy", "probe-extra", "1.0", ("all",), ""),
 )
@@ -98,7 +98,7 @@ def _new_key(home: str, name: str) -> str:
 
 
 def _deb(pool: Path, name: str, version: str, arch: str, fields: str) -> Path:
-    src = pool.parent.parent / "src" / f"{name}_{version}_{arch}"
+    src = pool.parent.parent / "src" / f"{name}_{version.replace(':', '_')}_{arch}"
     (src / "DEBIAN").mkdir(parents=True)
     (src / "DEBIAN" / "control").write_text(
         f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\n"
@@ -106,7 +106,7 @@ def _deb(pool: Path, name: str, version: str, arch: str, fields: str) -> Path:
     )
     (src / "usr" / "share" / name).mkdir(parents=True)
     (src / "usr" / "share" / name / "arch").write_text(f"{name} {version} {arch}\n")
-    out = pool / name / f"{name}_{version}_{arch}.deb"
+    out = pool / name / f"{name}_{version.partition(':')[2] or version}_{arch}.deb"
     out.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         ["dpkg-deb", "-Zgzip", "--build", "--root-owner-group", str(src), str(out)],
@@ -219,7 +219,7 @@ def test_resolution_pins_the_closure_under_the_mirror(archive, tmp_path):
     # Depends are followed (the newest probe-lib, from -updates); Recommends are not.
     assert {(d.name, d.version) for d in debs} == {
         ("probe-app", "1.0"),
-        ("probe-lib", "1.1"),
+        ("probe-lib", "1:1.1"),
         ("probe-data", "1.0"),
     }
     for deb in debs:
@@ -306,7 +306,7 @@ def test_pinned_file_feeds_the_manifest_and_mirrors_override_it(archive, tmp_pat
     m = load_manifest(manifest)
     debs = {a.name: a for a in m.resolve("arm64", {"test": "http://mirror.internal/test"})}
     lib = debs["deb-testy-arm64-probe-lib"]
-    assert lib.kind == "deb" and lib.version == "1.1"
+    assert lib.kind == "deb" and lib.version == "1:1.1"
     assert lib.url == "http://mirror.internal/test/pool/main/p/probe-lib/probe-lib_1.1_arm64.deb"
     assert lib.sha256 == archive.sha256["probe-lib_1.1_arm64.deb"]
     assert "deb-testy-amd64-probe-lib" not in debs
