@@ -194,6 +194,7 @@ def build_command(args: argparse.Namespace) -> int:
             downloads=Cache(cache_dir),
         )
     manifest = load_manifest(manifest_path or _default_manifest())
+    _warn_unpinned(manifest.path, arches)
     if not args.no_wheels:
         from airlock.bundle.wheels import wheel_members
 
@@ -219,6 +220,17 @@ def build_command(args: argparse.Namespace) -> int:
         f"{result.fetched} fetched, {result.reused} from cache, {result.seconds:.1f} s"
     )
     return 0
+
+
+def _warn_unpinned(manifest: Path, arches: list[str]) -> None:
+    from airlock.bundle.ospackages import unpinned
+
+    for what in unpinned(manifest, arches):
+        print(
+            f"airlock: warning: os_packages {what} is not pinned: this bundle has no OS "
+            "packages for those hosts (airlock bundle pin-packages --distro D --arch A)",
+            file=sys.stderr,
+        )
 
 
 def verify_command(args: argparse.Namespace) -> int:
