@@ -34,7 +34,13 @@ from airlock.bundle.distros import Distro, Keyring, Source
 from airlock.bundle.download import Cache
 from airlock.bundle.keyring import KeyringError
 from airlock.bundle.manifest import ManifestError, load_manifest
-from airlock.bundle.ospackages import OsPackages, deb_entry, pin_distro, resolve_distro
+from airlock.bundle.ospackages import (
+    OsPackages,
+    deb_entry,
+    pin_distro,
+    resolve_distro,
+    unpinned,
+)
 from airlock.bundle.verify import require_valid
 
 ARCHES = ("amd64", "arm64")
@@ -278,7 +284,10 @@ def test_an_unknown_package_is_named(archive, tmp_path):
     assert "os_packages" in str(exc.value)
 
 
-def _pin(archive, tmp_path, arches=ARCHES):
+def _pin(archive, tmp_path, arches=ARCHES, only=None):
+    entry = {"pinned": "packages/testos-1.yml", "packages": ["probe-app"]}
+    if only:
+        entry["architectures"] = list(only)
     manifest = tmp_path / "manifest.yml"
     manifest.write_text(
         yaml.safe_dump(
@@ -287,9 +296,7 @@ def _pin(archive, tmp_path, arches=ARCHES):
                 "kube_version": "v1.34.4",
                 "architectures": list(ARCHES),
                 "mirrors": archive.mirrors(),
-                "os_packages": {
-                    "testos-1": {"pinned": "packages/testos-1.yml", "packages": ["probe-app"]}
-                },
+                "os_packages": {"testos-1": entry},
             }
         )
     )
@@ -319,6 +326,16 @@ def test_a_changed_package_list_must_be_pinned_again(archive, tmp_path):
     manifest.write_text(yaml.safe_dump(doc))
     with pytest.raises(ManifestError, match="pin-packages --distro testos-1"):
         load_manifest(manifest)
+
+
+def test_an_architecture_left_unpinned_must_be_said(archive, tmp_path):
+    manifest, _ = _pin(archive, tmp_path, arches=("amd64",))
+    with pytest.raises(ManifestError, match=r"no packages for arm64.*--arch arm64"):
+        load_manifest(manifest)
+    manifest, _ = _pin(archive, tmp_path, arches=("amd64",), only=("amd64",))
+    assert {a.arch for a in load_manifest(manifest).resolve("amd64")} == {"amd64"}
+    assert not [a for a in load_manifest(manifest).resolve("arm64") if a.kind == "deb"]
+    assert unpinned(manifest, list(ARCHES)) == ["testos-1 (arm64)"]  # bundle build warns
 
 
 def test_pinning_one_architecture_keeps_the_other(archive, tmp_path):
