@@ -354,10 +354,19 @@ def _header(dist: Distro, counts: Mapping[str, tuple[int, int]]) -> str:
 def write_pinned(path: Path, doc: Mapping[str, Any], header: str) -> None:
     """Write a pinned file atomically (sorted, one key per line, reviewable diffs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = yaml.safe_dump(dict(doc), sort_keys=False, width=1000, default_flow_style=None)
+    body = yaml.dump(
+        dict(doc), Dumper=_Dumper, sort_keys=False, width=1000, default_flow_style=None
+    )
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(header + "---\n" + body, encoding="utf-8")
     tmp.replace(path)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Indents list items under their key, as yamllint (and the rest of the repo) expect."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
 
 
 def _stderr(message: str) -> None:
