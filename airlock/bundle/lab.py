@@ -1,10 +1,12 @@
 """The lab profile: make here what production downloads, then feed the same pipeline.
 
 This machine reaches only the Go module proxy, PyPI and Debian's archive, so:
-- Kubernetes programs, etcd, coredns, flannel, its CNI plugin, crictl and pause are built
-  from their Go modules (airlock.bundle.gobuild);
-- containerd, runc, the CNI plugins and every OS package the hosts need come from
-  Debian's archive, resolved with their dependencies (airlock.bundle.debrepo);
+- Kubernetes programs, etcd, coredns, flannel, its CNI plugin, crictl, pause, containerd,
+  runc and the CNI plugins are built from their Go modules (airlock.bundle.gobuild);
+  containerd, the CNI plugins and crictl are packed like their upstream release files,
+  under production's artifact names, so hosts install both bundles the same way;
+- every OS package the hosts need comes from Debian's archive, resolved with its
+  dependencies (airlock.bundle.debrepo);
 - the container images kubeadm pulls are assembled here as OCI archives from those
   binaries, under the names and tags kubeadm expects (airlock.bundle.oci).
 
@@ -20,11 +22,13 @@ failCgroupV1: false.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +50,20 @@ FLANNEL_VERSION = "v0.27.4"
 # moved it to flannel-io/cni-plugin, which the module proxy here does not serve).
 FLANNEL_CNI_VERSION = "v0.9.1"
 CRICTL_VERSION = "v1.34.0"
+# The runtime: the versions production's manifest pins, built here and packed in the
+# shape of their upstream release files, so the hosts install both bundles one way.
+CONTAINERD_VERSION = "v2.2.1"
+RUNC_VERSION = "v1.3.4"
+CNI_PLUGINS_VERSION = "v1.8.0"
+CNI_BUILDVERSION = "github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion"
+# The standard plugins a flannel node uses: flannel delegates to bridge + host-local;
+# containerd's CRI sets up loopback in every pod; portmap serves hostPort.
+CNI_PLUGINS = {
+    "bridge": "plugins/main/bridge",
+    "host-local": "plugins/ipam/host-local",
+    "loopback": "plugins/main/loopback",
+    "portmap": "plugins/meta/portmap",
+}
 CODENAME = "bookworm"
 NODE = ("kube_control_plane", "kube_node")
 CONTROL = ("kube_control_plane",)
@@ -60,9 +78,6 @@ HOST_PACKAGES = (
     "chrony",
     "haproxy",
     "keepalived",
-    "containerd",
-    "runc",
-    "containernetworking-plugins",
     "nginx-light",
     "ca-certificates",
     "curl",
@@ -84,6 +99,22 @@ def _k8s(name: str) -> gobuild.GoTarget:
         f"k8s.io/kubernetes/cmd/{name}",
         "kubernetes",
         gobuild.kube_ldflags(KUBE_VERSION),
+    )
+
+
+def _containerd(name: str) -> gobuild.GoTarget:
+    module = "github.com/containerd/containerd/v2"
+    return gobuild.GoTarget(
+        name,
+        module,
+        CONTAINERD_VERSION,
+        f"{module}/cmd/{name}",
+        "containerd",
+        (
+            f"-X {module}/version.Version={CONTAINERD_VERSION}",
+            f"-X {module}/version.Package=github.com/containerd/containerd/v2",
+        ),
+        tags=("no_btrfs",),
     )
 
 
@@ -157,6 +188,30 @@ GO_TARGETS: tuple[gobuild.GoTarget, ...] = (
         "sigs.k8s.io/cri-tools/cmd/crictl",
         "cri-tools",
     ),
+    *(_containerd(n) for n in ("containerd", "containerd-shim-runc-v2", "ctr")),
+    # runc needs cgo (its nsenter is C) and libseccomp: linked statically, as upstream's
+    # release (`make static`), so it runs on any glibc.
+    gobuild.GoTarget(
+        "runc",
+        "github.com/opencontainers/runc",
+        RUNC_VERSION,
+        "github.com/opencontainers/runc",
+        "runc",
+        (f"-X main.version={RUNC_VERSION.lstrip('v')}", "-extldflags=-static"),
+        tags=("seccomp", "urfave_cli_no_docs", "netgo", "osusergo"),
+        env=(("CGO_ENABLED", "1"),),
+    ),
+    *(
+        gobuild.GoTarget(
+            name,
+            "github.com/containernetworking/plugins",
+            CNI_PLUGINS_VERSION,
+            f"github.com/containernetworking/plugins/{package}",
+            "cni-plugins",
+            (f"-X {CNI_BUILDVERSION}={CNI_PLUGINS_VERSION}",),
+        )
+        for name, package in CNI_PLUGINS.items()
+    ),
 )
 
 
@@ -216,12 +271,50 @@ BINARY_ROLES = {
     "kubeadm": NODE,
     "kubelet": NODE,
     "kubectl": NODE,
-    "crictl": NODE,
+    "runc": NODE,
     "flannel": NODE,
     "etcd": ("etcd",),
     "etcdctl": ("etcd",),
     "etcdutl": ("etcd",),
 }
+
+
+@dataclass(frozen=True)
+class LabArchive:
+    """Programs packed like an upstream release file, under the production artifact's name."""
+
+    name: str
+    version: str  # as production's manifest writes it
+    filename: str  # upstream's file name, for the cache
+    target: str  # as production's manifest has it ({arch}, {version})
+    members: Sequence[tuple[str, str]]  # (built program, path in the archive)
+
+
+ARCHIVES = (
+    LabArchive(
+        "containerd",
+        CONTAINERD_VERSION.lstrip("v"),
+        f"containerd-{CONTAINERD_VERSION.lstrip('v')}-linux-{{arch}}.tar.gz",
+        "archives/{arch}/containerd-{version}.tar.gz",
+        [(n, f"bin/{n}") for n in ("containerd", "containerd-shim-runc-v2", "ctr")],
+    ),
+    LabArchive(
+        "cni-plugins",
+        CNI_PLUGINS_VERSION,
+        f"cni-plugins-linux-{{arch}}-{CNI_PLUGINS_VERSION}.tgz",
+        "archives/{arch}/cni-plugins-{version}.tgz",
+        [(n, f"./{n}") for n in CNI_PLUGINS],
+    ),
+    LabArchive(
+        "crictl",
+        CRICTL_VERSION,
+        f"crictl-{CRICTL_VERSION}-linux-{{arch}}.tar.gz",
+        "archives/{arch}/crictl-{version}.tar.gz",
+        [("crictl", "crictl")],
+    ),
+)
+# Every member's mtime: fixed, so the same programs make the same archive.
+ARCHIVE_MTIME = 1_700_000_000
 
 
 def prepare_lab(
@@ -253,7 +346,8 @@ def prepare_lab(
     images = _build_images(
         cache_dir, arch, binaries, debs, downloads or Cache(cache_dir / "downloads")
     )
-    doc = _manifest_doc(cache_dir, arch, binaries, images, debs)
+    archives = _pack_archives(cache_dir, arch, binaries)
+    doc = _manifest_doc(cache_dir, arch, binaries, images, debs, archives)
     doc["slots"] = [
         {"name": name, "note": f"not built on this machine: {why}"[:400]}
         for name, why in sorted(failed.items())
@@ -401,12 +495,50 @@ def _build_images(
     return out
 
 
+def _pack_archives(
+    cache: Path, arch: str, binaries: dict[str, Path]
+) -> dict[str, tuple[LabArchive, Path]]:
+    """Each archive whose programs were all built, packed once per set of inputs."""
+    out = {}
+    for archive in ARCHIVES:
+        if any(b not in binaries for b, _ in archive.members):
+            continue
+        key = sha256_text("".join(sha256_file(binaries[b]) for b, _ in archive.members))[:16]
+        path = cache / "archives" / arch / key / archive.filename.format(arch=arch)
+        if not path.is_file():
+            _log(f"packing {path.name}")
+            write_tar_gz(path, [(binaries[b], dest) for b, dest in archive.members])
+        out[archive.name] = (archive, path)
+    return out
+
+
+def write_tar_gz(path: Path, files: Sequence[tuple[Path, str]]) -> None:
+    """A reproducible .tar.gz of executables (root-owned, 0755, fixed mtime)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with (
+        open(tmp, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar,
+    ):
+        for source, arcname in files:
+            info = tarfile.TarInfo(arcname)
+            info.size = source.stat().st_size
+            info.mode = 0o755
+            info.mtime = ARCHIVE_MTIME
+            info.uname = info.gname = "root"
+            with open(source, "rb") as data:
+                tar.addfile(info, data)
+    os.replace(tmp, path)
+
+
 def _manifest_doc(
     cache: Path,
     arch: str,
     binaries: dict[str, Path],
     images: dict[str, tuple[LabImage, Path]],
     debs: list[debrepo.DebPackage],
+    archives: dict[str, tuple[LabArchive, Path]],
 ) -> dict[str, Any]:
     artifacts: list[dict[str, Any]] = []
     versions = {t.name: t.version for t in GO_TARGETS} | {"pause": PAUSE_VERSION}
@@ -438,6 +570,19 @@ def _manifest_doc(
                 + str(path.relative_to(cache)).replace(f"/{arch}/", "/{arch}/"),
                 "target": f"images/{{arch}}/{name}_{tag}.oci.tar",
                 "roles": list(image.roles),
+                "sha256": {arch: sha256_file(path)},
+            }
+        )
+    for name, (archive, path) in sorted(archives.items()):
+        artifacts.append(
+            {
+                "name": name,
+                "kind": "archive",
+                "version": archive.version,
+                "url": "{mirror.lab}/"
+                + str(path.relative_to(cache)).replace(f"/{arch}/", "/{arch}/"),
+                "target": archive.target,
+                "roles": list(NODE),
                 "sha256": {arch: sha256_file(path)},
             }
         )

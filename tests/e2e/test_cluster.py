@@ -71,6 +71,10 @@ def test_all_five_nodes_are_ready(cluster: Cluster) -> None:
     assert ready == {"m1": True, "m2": True, "m3": True, "w1": True, "w2": True}
     versions = {n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes}
     assert versions == {"v1.34.4"}
+    # The runtime is the bundle's containerd (the version production's manifest pins), not
+    # a distribution package.
+    runtimes = {n["status"]["nodeInfo"]["containerRuntimeVersion"] for n in nodes}
+    assert runtimes == {"containerd://2.2.1"}
 
 
 def test_every_system_pod_runs(cluster: Cluster) -> None:

@@ -250,7 +250,10 @@ def test_lab_manifest_passes_the_same_schema(tmp_path):
         10,
         "c" * 64,
     )
-    doc = lab._manifest_doc(cache, "amd64", binaries, {"pause": (pause, image_path)}, [deb])
+    archives = lab._pack_archives(cache, "amd64", binaries)
+    doc = lab._manifest_doc(
+        cache, "amd64", binaries, {"pause": (pause, image_path)}, [deb], archives
+    )
     m = parse_manifest(doc, cache / "manifest.yml")
     assert m.kube_version == lab.KUBE_VERSION
     assert m.version_of("kubelet") == "v1.34.4" and m.version_of("etcd") == "v3.6.5"
@@ -264,3 +267,47 @@ def test_lab_manifest_passes_the_same_schema(tmp_path):
     assert by_name["deb-socat"].target == "debs/bookworm/socat_1.7.4.4-2_amd64.deb"
     # Server-side programs are not shipped loose; they travel in their images.
     assert "kube-apiserver" not in by_name
+
+
+def test_lab_runtime_matches_production_artifacts(tmp_path):
+    """containerd, runc, the CNI plugins and crictl: the same names, versions, targets and
+    archive layout as production's manifest, so the containerd role installs both alike."""
+    import tarfile
+
+    from airlock.bundle import lab
+    from airlock.bundle.manifest import load_manifest, parse_manifest
+    from airlock.paths import project_root
+
+    cache = tmp_path / "lab"
+    binaries = {}
+    for target in lab.GO_TARGETS:
+        path = gobuild.output_path(cache, target, "amd64")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f"{target.name} {target.version}".encode())
+        binaries[target.name] = path
+    archives = lab._pack_archives(cache, "amd64", binaries)
+    doc = lab._manifest_doc(cache, "amd64", binaries, {}, [], archives)
+    ours = {a.name: a for a in parse_manifest(doc, cache / "manifest.yml").resolve("amd64")}
+    production = load_manifest(project_root() / "offline-bundle" / "manifest.yml")
+    theirs = {a.name: a for a in production.resolve("amd64", {})}
+    for name in ("containerd", "cni-plugins", "crictl", "runc"):
+        assert (ours[name].kind, ours[name].version, ours[name].target) == (
+            theirs[name].kind,
+            theirs[name].version,
+            theirs[name].target,
+        ), name
+    with tarfile.open(archives["containerd"][1]) as tar:
+        assert sorted(tar.getnames()) == [
+            "bin/containerd",
+            "bin/containerd-shim-runc-v2",
+            "bin/ctr",
+        ]
+        member = tar.getmember("bin/containerd")
+        assert member.mode == 0o755 and tar.extractfile(member).read() == b"containerd v2.2.1"
+    with tarfile.open(archives["cni-plugins"][1]) as tar:
+        assert sorted(tar.getnames()) == ["./bridge", "./host-local", "./loopback", "./portmap"]
+    # Packed again from the same programs: the same bytes (a rebuild changes nothing).
+    first = archives["containerd"][1].read_bytes()
+    archives["containerd"][1].unlink()
+    again = lab._pack_archives(cache, "amd64", binaries)
+    assert again["containerd"][1].read_bytes() == first
