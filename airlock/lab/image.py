@@ -57,27 +57,35 @@ ExecStart=/usr/bin/ssh-keygen -A
 WantedBy=multi-user.target
 """
 # Podman gives a lab host a private cgroup namespace for every cgroup-v1 controller but
-# not for the named systemd hierarchy: there PID 1 sees its full host path
-# (/libpod_parent/libpod-ID), so systemd creates kubepods.slice under that path while the
-# kubelet, reading "/" from the other controllers, looks for
-# /sys/fs/cgroup/systemd/kubepods.slice and refuses to start ("cgroup [kubepods] has some
-# missing paths"). At boot, re-root that hierarchy's mount at the host's own cgroup and
-# bind it below itself again at the full path, so both views name the same cgroups (the
-# way kind prepares its nodes on cgroup v1). A lab-only fix: real hosts do not need it.
+# not for the named systemd hierarchy nor the cgroup2 "unified" one (hybrid mode): there
+# PID 1 sees its full host path (/libpod_parent/libpod-ID), so systemd creates
+# kubepods.slice under that path while the kubelet, reading "/" from the other
+# controllers, looks for /sys/fs/cgroup/systemd/kubepods.slice and refuses to start
+# ("cgroup [kubepods] has some missing paths"), and runc >= 1.2 adds every exec'd process
+# to /sys/fs/cgroup/unified/kubepods.slice/... as well (`kubectl exec` fails: "error adding
+# pid to cgroups ... no such file or directory"). At boot, re-root each of the two mounts
+# at the host's own cgroup and bind it below itself again at the full path, so both views
+# name the same cgroups (the way kind prepares its nodes on cgroup v1). A lab-only fix:
+# real hosts do not need it.
 CGROUP_SCRIPT = """\
 #!/bin/sh
 set -eu
-own=$(sed -n 's/^[0-9]*:name=systemd:\\(.*\\)$/\\1/p' /proc/1/cgroup)
-own=${own%/init.scope}
-case "$own" in ""|/) exit 0 ;; esac
-[ -d "/sys/fs/cgroup/systemd$own" ] || exit 0
-mount --bind "/sys/fs/cgroup/systemd$own" /sys/fs/cgroup/systemd
-mkdir -p "/sys/fs/cgroup/systemd$own"
-mount --bind /sys/fs/cgroup/systemd "/sys/fs/cgroup/systemd$own"
+# $1: this hierarchy's prefix in /proc/1/cgroup; $2: where it is mounted.
+reroot() {
+  own=$(sed -n "s|^$1||p" /proc/1/cgroup)
+  own=${own%/init.scope}
+  case "$own" in ""|/) return 0 ;; esac
+  [ -d "$2$own" ] || return 0
+  mount --bind "$2$own" "$2"
+  mkdir -p "$2$own"
+  mount --bind "$2" "$2$own"
+}
+reroot '[0-9]*:name=systemd:' /sys/fs/cgroup/systemd
+if [ -d /sys/fs/cgroup/unified ]; then reroot '0::' /sys/fs/cgroup/unified; fi
 """
 CGROUP_UNIT = """\
 [Unit]
-Description=Give the named systemd cgroup hierarchy the same root as the others (airlock lab)
+Description=Re-root the named systemd and unified cgroup hierarchies (airlock lab)
 DefaultDependencies=no
 Before=sysinit.target
 ConditionPathExists=!/run/airlock-lab-cgroups
@@ -92,7 +100,7 @@ ExecStartPost=/usr/bin/touch /run/airlock-lab-cgroups
 WantedBy=sysinit.target
 """
 SSHD_CONFIG = "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n"
-RECIPE_VERSION = "4"
+RECIPE_VERSION = "5"
 
 
 def image_tag() -> str:
