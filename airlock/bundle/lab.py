@@ -6,7 +6,7 @@ This machine reaches only the Go module proxy, PyPI and Debian's archive, so:
   containerd, the CNI plugins and crictl are packed like their upstream release files,
   under production's artifact names, so hosts install both bundles the same way;
 - every OS package the hosts need comes from Debian's archive, resolved with its
-  dependencies (airlock.bundle.debrepo);
+  dependencies by the resolver production uses (airlock.bundle.ospackages, aptroot);
 - the container images kubeadm pulls are assembled here as OCI archives from those
   binaries, under the names and tags kubeadm expects (airlock.bundle.oci).
 
@@ -37,7 +37,8 @@ from typing import Any
 
 import yaml
 
-from airlock.bundle import debrepo, gobuild, oci
+from airlock.bundle import distros, gobuild, oci, ospackages
+from airlock.bundle.aptroot import ResolvedDeb
 from airlock.bundle.download import Cache, Request, fetch_all, sha256_file
 from airlock.errors import AirlockError, CommandError
 
@@ -64,7 +65,6 @@ CNI_PLUGINS = {
     "loopback": "plugins/main/loopback",
     "portmap": "plugins/meta/portmap",
 }
-CODENAME = "bookworm"
 NODE = ("kube_control_plane", "kube_node")
 CONTROL = ("kube_control_plane",)
 # What hosts install from the OS package repository (Debian 12 names).
@@ -342,7 +342,7 @@ def prepare_lab(
         return out
     arch = "amd64"
     binaries, failed = _build_programs(cache_dir, arch)
-    debs = _resolve_debs(cache_dir)
+    debs = _resolve_debs(cache_dir, arch, sorted(set(HOST_PACKAGES) | set(NET_IMAGE_PACKAGES)))
     images = _build_images(
         cache_dir, arch, binaries, debs, downloads or Cache(cache_dir / "downloads")
     )
@@ -423,14 +423,18 @@ def _go_env(arch: str) -> dict[str, str]:
     return {**os.environ, "CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": arch}
 
 
-def _resolve_debs(cache: Path) -> list[debrepo.DebPackage]:
-    # Resolution asks apt, which is quick; pinning happens in the manifest written below.
-    return debrepo.resolve(sorted(set(HOST_PACKAGES) | set(NET_IMAGE_PACKAGES)))
+def _resolve_debs(cache: Path, arch: str, packages: Sequence[str]) -> list[ResolvedDeb]:
+    """`packages` of Debian 12 with their dependencies, by the resolver production's
+    `airlock bundle pin-packages` uses: a private apt root over Debian's signed archive
+    (airlock.bundle.aptroot), each sha256 from the signed index."""
+    return ospackages.resolve_distro(
+        distros.distro(LAB_DISTRO), arch, packages, DEB_MIRRORS, cache / "apt"
+    )
 
 
-def _net_tree(cache: Path, debs: list[debrepo.DebPackage], downloads: Cache) -> Path:
+def _net_tree(cache: Path, arch: str, debs: Sequence[ResolvedDeb], downloads: Cache) -> Path:
     """iptables, conntrack and their libraries, unpacked: a layer for kube-proxy/flannel."""
-    wanted = set(debrepo._closure(NET_IMAGE_PACKAGES))
+    wanted = {d.name for d in _resolve_debs(cache, arch, NET_IMAGE_PACKAGES)}
     chosen = [d for d in debs if d.name in wanted]
     key = sha256_text("".join(d.sha256 for d in chosen))[:16]
     tree = cache / "trees" / f"net-{key}"
@@ -465,7 +469,7 @@ def _build_images(
     cache: Path,
     arch: str,
     binaries: dict[str, Path],
-    debs: list[debrepo.DebPackage],
+    debs: Sequence[ResolvedDeb],
     downloads: Cache,
 ) -> dict[str, tuple[LabImage, Path]]:
     out = {}
@@ -475,7 +479,7 @@ def _build_images(
             continue
         inputs = "".join(sha256_file(binaries[b]) for b, _ in image.binaries)
         if image.needs_net_tools:
-            net_tree = net_tree or _net_tree(cache, debs, downloads)
+            net_tree = net_tree or _net_tree(cache, arch, debs, downloads)
             inputs += net_tree.name
         key = sha256_text(image.reference + inputs)[:16]
         tag = image.reference.rsplit(":", 1)[1]
@@ -537,7 +541,7 @@ def _manifest_doc(
     arch: str,
     binaries: dict[str, Path],
     images: dict[str, tuple[LabImage, Path]],
-    debs: list[debrepo.DebPackage],
+    debs: Sequence[ResolvedDeb],
     archives: dict[str, tuple[LabArchive, Path]],
 ) -> dict[str, Any]:
     artifacts: list[dict[str, Any]] = []
@@ -596,39 +600,15 @@ def _manifest_doc(
     }
 
 
+# Debian's archive, under the mirror names of production's manifest.
 DEB_MIRRORS = {
     "debian": "http://deb.debian.org/debian",
-    "debian_security": "http://deb.debian.org/debian-security",
+    "debian-security": "http://deb.debian.org/debian-security",
 }
+LAB_DISTRO = "debian-12"
 
 
-def deb_artifacts(
-    debs: Sequence[debrepo.DebPackage], arch: str, codename: str = CODENAME
-) -> list[dict[str, Any]]:
-    """Manifest entries for resolved .debs, under the `debian` mirrors (DEB_MIRRORS)."""
-    out = []
-    for deb in debs:
-        mirror, rest = _deb_mirror(deb.url)
-        out.append(
-            {
-                "name": f"deb-{deb.name}",
-                "component": deb.name,
-                "kind": "deb",
-                "version": deb.version,
-                "url": f"{{mirror.{mirror}}}/{rest}",
-                "target": f"debs/{codename}/{deb.filename}",
-                "roles": ["all"],
-                "sha256": {arch: deb.sha256},
-            }
-        )
-    return out
-
-
-def _deb_mirror(url: str) -> tuple[str, str]:
-    for name, base in (("debian_security", "/debian-security/"), ("debian", "/debian/")):
-        if base in url:
-            return name, url.split(base, 1)[1]
-    raise AirlockError(
-        f"{url}: not from a Debian archive this manifest knows; "
-        "use deb.debian.org in the build machine's apt sources"
-    )
+def deb_artifacts(debs: Sequence[ResolvedDeb], arch: str) -> list[dict[str, Any]]:
+    """Manifest entries for resolved .debs (as production's pinned files have them)."""
+    dist = distros.distro(LAB_DISTRO)
+    return [ospackages.deb_entry(deb, dist, arch, DEB_MIRRORS) for deb in debs]

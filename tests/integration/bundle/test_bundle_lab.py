@@ -17,7 +17,7 @@ import subprocess
 import pytest
 import yaml
 
-from airlock.bundle import debrepo, lab
+from airlock.bundle import lab
 from airlock.bundle.build import BuildOptions, build
 from airlock.bundle.download import Cache
 from airlock.bundle.manifest import load_manifest
@@ -32,7 +32,7 @@ TOOL = os.urandom(512 * 1024)
 def _bundle(tmp_path):
     tool = tmp_path / "tool"
     tool.write_bytes(TOOL)
-    debs = debrepo.resolve(["socat", "nginx-light"])
+    debs = lab._resolve_debs(ROOT / ".airlock" / "cache" / "lab", "amd64", ["socat", "nginx-light"])
     doc = {
         "schema": 1,
         "kube_version": "v1.34.4",

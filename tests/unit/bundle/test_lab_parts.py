@@ -12,6 +12,7 @@ import tarfile
 from pathlib import Path
 
 from airlock.bundle import debrepo, gobuild, oci
+from airlock.bundle.aptroot import ResolvedDeb
 from airlock.bundle.archive import Member
 from airlock.bundle.manifest import load_manifest
 
@@ -242,11 +243,12 @@ def test_lab_manifest_passes_the_same_schema(tmp_path):
     image_path.parent.mkdir(parents=True)
     image_path.write_bytes(b"image")
     pause = next(i for i in lab.IMAGES if i.name == "pause")
-    deb = debrepo.DebPackage(
-        "socat",
-        "1.7.4.4-2",
-        "http://deb.debian.org/debian/pool/main/s/socat/socat_1.7.4.4-2_amd64.deb",
-        "socat_1.7.4.4-2_amd64.deb",
+    deb = ResolvedDeb(
+        "conntrack",
+        "1:1.4.7-1+b2",
+        "amd64",
+        "http://deb.debian.org/debian/pool/main/c/conntrack-tools/conntrack_1.4.7-1%2bb2_amd64.deb",
+        "conntrack_1.4.7-1+b2_amd64.deb",
         10,
         "c" * 64,
     )
@@ -263,8 +265,11 @@ def test_lab_manifest_passes_the_same_schema(tmp_path):
         assert by_name[name].target == f"bin/amd64/{name}"
         assert by_name[name].roles == ("etcd",) and by_name[name].version == "v3.6.5"
     assert by_name["image-pause"].image == "registry.k8s.io/pause:3.10.1"
-    assert by_name["deb-socat"].url == deb.url
-    assert by_name["deb-socat"].target == "debs/bookworm/socat_1.7.4.4-2_amd64.deb"
+    # Under production's mirror name, named as in production's pinned files; the file keeps
+    # the pool's name (no epoch).
+    conntrack = by_name["deb-bookworm-amd64-conntrack"]
+    assert conntrack.url == deb.url and conntrack.version == "1:1.4.7-1+b2"
+    assert conntrack.target == "debs/bookworm/conntrack_1.4.7-1+b2_amd64.deb"
     # Server-side programs are not shipped loose; they travel in their images.
     assert "kube-apiserver" not in by_name
 
