@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,23 @@ def podman(*args: str, check: bool = True, stdin: bytes | None = None) -> str:
     if check and proc.returncode != 0:
         raise CommandError(cmd, proc.returncode, proc.stderr.decode(errors="replace"))
     return proc.stdout.decode(errors="replace")
+
+
+def remove_container(name: str, attempts: int = 5) -> None:
+    """`podman rm -f NAME`, again while podman still finishes stopping it.
+
+    Removing a container that has just been stopped (an e2e stops a host, then tears the
+    lab down) can fail with "container state improper: stopped" while podman's own
+    cleanup of it runs; a moment later the same command succeeds.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            podman("rm", "-f", "-t", "2", name)
+            return
+        except CommandError as exc:
+            if "state improper" not in str(exc) or attempt == attempts:
+                raise
+            time.sleep(2 * attempt)
 
 
 def podman_ok(*args: str) -> bool:

@@ -23,7 +23,7 @@ from airlock.errors import AirlockError
 from airlock.lab.image import ensure_image
 from airlock.lab.inventory import write_inventory
 from airlock.paths import project_root, state_dir
-from airlock.podman import inspect, list_json, podman
+from airlock.podman import inspect, list_json, podman, remove_container
 
 LABEL = "io.airlock.lab"
 MAX_MASTERS = 9
@@ -239,7 +239,7 @@ class Lab:
     def _remove_extra_hosts(self) -> None:
         wanted = {self.spec.container(h) for h in self.spec.hosts}
         for name in sorted(set(self._lab_containers()) - wanted):
-            podman("rm", "-f", "-t", "2", name)
+            remove_container(name)
             podman("volume", "rm", "-f", f"{name}-containerd", check=False)
             self.changed.append(f"removed host {name}")
 
@@ -359,7 +359,7 @@ class Lab:
     def down(self) -> list[str]:
         removed = []
         for name in sorted(self._lab_containers()):
-            podman("rm", "-f", "-t", "2", name)
+            remove_container(name)
             removed.append(f"container {name}")
         for vol in list_json("volume", f"label={LABEL}={self.spec.name}"):
             podman("volume", "rm", "-f", vol["Name"])
