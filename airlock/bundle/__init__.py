@@ -2,6 +2,7 @@
 
 Modules: manifest (load_manifest), download (parallel, resumable, cached fetch), archive
 (write a bundle), verify (check one), signing, build (the pipeline), lab (the lab
-profile's local artifacts), wheels (airlock's own wheels), debrepo (OS package
+profile's local artifacts), wheels (airlock's own wheels), distros/aptroot/keyring/ospackages
+(OS packages resolved and pinned per distribution), debrepo (OS package
 repositories), cli (`airlock bundle ...`).
 """

@@ -1,114 +1,22 @@
-"""Debian packages for the bundle: resolve with dependencies, and index as a flat repository.
+"""The bundle's Debian package repositories: one flat apt repository per distribution.
 
-Resolution uses the build machine's own apt (`apt-cache depends --recurse`, then
-`apt-get download --print-uris` for each package's archive URL, size and SHA256), so the
-result is pinned exactly like every other artifact: one manifest entry per .deb with its
-version, URL (under a mirror variable) and sha256. It resolves for the distribution the
-build machine runs; build the bundle for another distribution on a machine (or in a
-container) of that distribution.
-
-On the hosts, the bundle's `debs/<codename>/` is a flat apt repository
-(`deb [trusted=yes] URL/debs/bookworm ./`); `Release` carries the SHA256 of the
-`Packages` index, which carries the SHA256 of each .deb, so apt checks every byte.
+Packages are resolved and pinned elsewhere (airlock.bundle.aptroot resolves from each
+distribution's signed archive; airlock.bundle.ospackages writes the pinned files and the
+lab profile's entries). Here, the bundle's `debs/<codename>/` directories get their index:
+hosts read each as `deb [trusted=yes] URL/debs/<codename> ./`; `Release` carries the
+SHA256 of the `Packages` index, which carries the SHA256 of each .deb, so apt checks every
+byte.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import os
-import re
 import subprocess
-import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from airlock.bundle.archive import Member
-from airlock.errors import AirlockError, CommandError
-
-_URI_LINE = re.compile(
-    r"^'(?P<url>[^']+)' (?P<file>\S+) (?P<size>\d+) SHA256:(?P<sha>[0-9a-f]{64})$"
-)
-
-
-@dataclass(frozen=True)
-class DebPackage:
-    """One resolved .deb."""
-
-    name: str
-    version: str
-    url: str
-    filename: str
-    size: int
-    sha256: str
-
-
-def resolve(packages: Sequence[str]) -> list[DebPackage]:
-    """The packages and every package they depend on (no recommends), as apt sees them."""
-    closure = _closure(packages)
-    out = _run(["apt-get", "download", "--print-uris", *closure])
-    debs = []
-    for line in out.splitlines():
-        match = _URI_LINE.match(line.strip())
-        if not match:
-            continue
-        filename = urllib.parse.unquote(match["file"])
-        name, version = filename.split("_")[:2]
-        debs.append(
-            DebPackage(
-                name,
-                urllib.parse.unquote(version),
-                match["url"],
-                filename,
-                int(match["size"]),
-                match["sha"],
-            )
-        )
-    missing = set(closure) - {d.name for d in debs}
-    if missing:
-        raise AirlockError(
-            f"apt found no downloadable package for: {', '.join(sorted(missing))}; "
-            "run apt-get update, or check the package names in the manifest"
-        )
-    return sorted(debs, key=lambda d: d.name)
-
-
-def _closure(packages: Sequence[str]) -> list[str]:
-    out = _run(
-        [
-            "apt-cache",
-            "depends",
-            "--recurse",
-            "--no-recommends",
-            "--no-suggests",
-            "--no-conflicts",
-            "--no-breaks",
-            "--no-replaces",
-            "--no-enhances",
-            *packages,
-        ]
-    )
-    names = {
-        line.strip()
-        for line in out.splitlines()
-        if line and not line[0].isspace() and not line.startswith("<")
-    }
-    return sorted(names)
-
-
-def _run(cmd: list[str]) -> str:
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, check=False, env={**os.environ, "LC_ALL": "C"}
-    )
-    if proc.returncode:
-        raise CommandError(
-            cmd,
-            proc.returncode,
-            proc.stderr,
-            "apt must reach the distribution's archive (run apt-get update)",
-        )
-    return proc.stdout
 
 
 def index_members(
