@@ -544,52 +544,49 @@ def _manifest_doc(
     debs: Sequence[ResolvedDeb],
     archives: dict[str, tuple[LabArchive, Path]],
 ) -> dict[str, Any]:
-    artifacts: list[dict[str, Any]] = []
+    def local(path: Path, **entry: Any) -> dict[str, Any]:
+        """An entry for a file made here: URL under the `lab` mirror, its sha256."""
+        rel = str(path.relative_to(cache)).replace(f"/{arch}/", "/{arch}/")
+        return {**entry, "url": "{mirror.lab}/" + rel, "sha256": {arch: sha256_file(path)}}
+
     versions = {t.name: t.version for t in GO_TARGETS} | {"pause": PAUSE_VERSION}
-    for name, path in sorted(binaries.items()):
-        if name not in BINARY_ROLES:
-            continue
-        artifacts.append(
-            {
-                "name": name,
-                "kind": "binary",
-                "version": versions[name],
-                "url": "{mirror.lab}/"
-                + str(path.relative_to(cache)).replace(f"/{arch}/", "/{arch}/"),
-                "target": f"bin/{{arch}}/{name}",
-                "roles": list(BINARY_ROLES[name]),
-                "sha256": {arch: sha256_file(path)},
-            }
+    artifacts = [
+        local(
+            path,
+            name=name,
+            kind="binary",
+            version=versions[name],
+            target=f"bin/{{arch}}/{name}",
+            roles=list(BINARY_ROLES[name]),
         )
+        for name, path in sorted(binaries.items())
+        if name in BINARY_ROLES
+    ]
     for name, (image, path) in sorted(images.items()):
         tag = image.reference.rsplit(":", 1)[1]
         artifacts.append(
-            {
-                "name": f"image-{name}",
-                "component": name,
-                "kind": "image",
-                "version": tag,
-                "image": image.reference,
-                "url": "{mirror.lab}/"
-                + str(path.relative_to(cache)).replace(f"/{arch}/", "/{arch}/"),
-                "target": f"images/{{arch}}/{name}_{tag}.oci.tar",
-                "roles": list(image.roles),
-                "sha256": {arch: sha256_file(path)},
-            }
+            local(
+                path,
+                name=f"image-{name}",
+                component=name,
+                kind="image",
+                version=tag,
+                image=image.reference,
+                target=f"images/{{arch}}/{name}_{tag}.oci.tar",
+                roles=list(image.roles),
+            )
         )
-    for name, (archive, path) in sorted(archives.items()):
-        artifacts.append(
-            {
-                "name": name,
-                "kind": "archive",
-                "version": archive.version,
-                "url": "{mirror.lab}/"
-                + str(path.relative_to(cache)).replace(f"/{arch}/", "/{arch}/"),
-                "target": archive.target,
-                "roles": list(NODE),
-                "sha256": {arch: sha256_file(path)},
-            }
+    artifacts += [
+        local(
+            path,
+            name=name,
+            kind="archive",
+            version=archive.version,
+            target=archive.target,
+            roles=list(NODE),
         )
+        for name, (archive, path) in sorted(archives.items())
+    ]
     artifacts += deb_artifacts(debs, arch)
     return {
         "schema": 1,
