@@ -299,14 +299,15 @@ def _parse_artifact(
             "{ARCH: <64 hex digits>} for every architecture it ships for"
         )
         sums = {}
-    for arch, digest in sums.items():
-        if arches and arch not in arches:
-            problems.append(f"{where}: sha256 for {arch!r}, which is not in architectures")
-        if not isinstance(digest, str) or not _SHA256.match(digest):
-            problems.append(
-                f"{where}: sha256 for {arch} is {digest!r}, not 64 lowercase hex digits; "
-                "pin the checksum of the file (sha256sum FILE)"
-            )
+    _check_pins(
+        where,
+        "sha256",
+        sums,
+        arches,
+        _SHA256,
+        "not 64 lowercase hex digits; pin the checksum of the file (sha256sum FILE)",
+        problems,
+    )
     for key in ("url", "target"):
         _check_template(str(raw.get(key) or ""), f"{where}: {key}", mirrors, problems)
     if len(problems) > before:
@@ -323,6 +324,23 @@ def _parse_artifact(
         roles=tuple(raw.get("roles") or ()),
         extra={k: v for k, v in raw.items() if k not in known},
     )
+
+
+def _check_pins(
+    where: str,
+    label: str,
+    pins: Mapping[str, Any],
+    arches: tuple[str, ...],
+    pattern: re.Pattern[str],
+    fix: str,
+    problems: list[str],
+) -> None:
+    """Each architecture's pin (sha256 or digest): a declared architecture, well formed."""
+    for arch, pin in pins.items():
+        if arches and arch not in arches:
+            problems.append(f"{where}: {label} for {arch!r}, which is not in architectures")
+        if not isinstance(pin, str) or not pattern.match(pin):
+            problems.append(f"{where}: {label} for {arch} is {pin!r}, {fix}")
 
 
 def _untagged(ref: str) -> str:
@@ -364,14 +382,16 @@ def _parse_registry_image(
             "(the multi-arch index) or {ARCH: sha256:<64 hex>} (per-architecture manifests)"
         )
         digests = {}
-    for arch, digest in digests.items():
-        if arches and arch not in arches:
-            problems.append(f"{where}: digest for {arch!r}, which is not in architectures")
-        if not isinstance(digest, str) or not _DIGEST.match(digest):
-            problems.append(
-                f"{where}: digest for {arch} is {digest!r}, not sha256:<64 lowercase hex>; "
-                "pin the manifest digest (skopeo inspect --format '{{.Digest}}' docker://REF)"
-            )
+    _check_pins(
+        where,
+        "digest",
+        digests,
+        arches,
+        _DIGEST,
+        "not sha256:<64 lowercase hex>; pin the manifest digest "
+        "(skopeo inspect --format '{{.Digest}}' docker://REF)",
+        problems,
+    )
     ref = str(raw.get("ref") or "")
     _check_template(ref, f"{where}: ref", mirrors, problems)
     _check_template(str(raw.get("target") or ""), f"{where}: target", mirrors, problems)
