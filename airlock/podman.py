@@ -1,9 +1,14 @@
 """Podman, run with airlock's project-local settings only.
 
 The machine's global containers.conf is never touched: every podman call gets
-CONTAINERS_CONF pointing at .airlock/containers.conf (runc instead of crun, lowered
-ulimits; see LAB-NOTES: crun refuses hybrid cgroup v1 and the sandbox cannot raise
-rlimits).
+CONTAINERS_CONF pointing at .airlock/containers.conf. It selects, explicitly, everything
+the lab relies on, so the result never depends on what else is on the machine:
+- runc instead of crun (crun refuses this kernel's hybrid cgroup v1 layout);
+- lowered ulimits (the sandbox cannot raise rlimits);
+- the netavark network backend (scripts/bootstrap installs netavark and aardvark-dns).
+  Left to itself, podman picks CNI when netavark is missing or CNI configurations exist,
+  and a CNI `--internal` network gives this machine no address on the lab's bridge: the
+  controller could not reach its own lab hosts.
 """
 
 from __future__ import annotations
@@ -26,7 +31,12 @@ runtime = "runc"
 
 [containers]
 default_ulimits = ["nofile=10000:10000", "nproc=8192:8192"]
+
+[network]
+network_backend = "netavark"
 """
+
+NETWORK_BACKEND = "netavark"
 
 
 def containers_conf() -> Path:
@@ -44,11 +54,28 @@ def podman_env() -> dict[str, str]:
     return env
 
 
+# Where podman 4 looks for its helper programs (containers.conf `helper_binaries_dir`).
+HELPER_DIRS = (
+    "/usr/local/libexec/podman",
+    "/usr/local/lib/podman",
+    "/usr/libexec/podman",
+    "/usr/lib/podman",
+)
+
+
 def require_podman() -> str:
+    """podman's path, once podman and the network backend airlock selects are installed."""
     path = shutil.which("podman")
     if path is None:
         raise AirlockError(
-            "podman is not installed; run scripts/bootstrap (or: apt-get install podman runc)"
+            "podman is not installed; run scripts/bootstrap "
+            f"(or: apt-get install podman runc {NETWORK_BACKEND} aardvark-dns)"
+        )
+    if not any(Path(d, NETWORK_BACKEND).is_file() for d in HELPER_DIRS):
+        raise AirlockError(
+            f"podman's {NETWORK_BACKEND} network backend is not installed (airlock selects it: "
+            "with CNI an --internal lab network gives this machine no route to its hosts); "
+            f"run scripts/bootstrap (or: apt-get install {NETWORK_BACKEND} aardvark-dns)"
         )
     return path
 
@@ -77,6 +104,24 @@ def remove_container(name: str, attempts: int = 5) -> None:
             if "state improper" not in str(exc) or attempt == attempts:
                 raise
             time.sleep(2 * attempt)
+
+
+def network_backend() -> str:
+    """The network backend podman uses under airlock's settings (netavark when bootstrapped).
+
+    Fails with the fix when podman cannot start its backend (e.g. netavark missing).
+    """
+    cmd = [require_podman(), "info", "--format", "{{.Host.NetworkBackend}}"]
+    proc = subprocess.run(cmd, capture_output=True, env=podman_env(), check=False)
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        detail = lines[-1] if lines else f"exit code {proc.returncode}"
+        raise AirlockError(
+            f"podman cannot start its network backend ({detail}); run scripts/bootstrap "
+            f"(it installs {NETWORK_BACKEND} and aardvark-dns, which "
+            f"{state_dir() / 'containers.conf'} selects)"
+        )
+    return proc.stdout.decode(errors="replace").strip()
 
 
 def podman_ok(*args: str) -> bool:

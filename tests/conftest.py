@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -51,6 +52,27 @@ def podman_json(*args: str) -> list[dict]:
     return json.loads(out or "[]") or []
 
 
+@contextlib.contextmanager
+def lab_hosts(name: str, *up_args: str, timeout: float = 900, keep: bool = False) -> Iterator[Path]:
+    """`airlock lab up --name NAME UP_ARGS`, yield its inventory, and always `lab down`.
+
+    The hosts are removed whatever happens: when `lab up` itself fails half-way, when the
+    test fails, and when it passes (then a failing `lab down` fails the test too). `keep`
+    leaves them for a person to inspect.
+    """
+    run_airlock("lab", "down", "--name", name)
+    passed = False
+    try:
+        run_airlock("lab", "up", "--name", name, *up_args, check=True, timeout=timeout)
+        yield ROOT / ".airlock" / "labs" / name / "inventory"
+        passed = True
+    finally:
+        if not keep:
+            down = run_airlock("lab", "down", "--name", name)
+            if passed and down.returncode != 0:
+                raise AssertionError(f"airlock lab down --name {name} failed:\n{down.stderr}")
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
@@ -66,19 +88,6 @@ def test_lab() -> Iterator[dict[str, str]]:
     """A real 3+2 lab named `pytest`, shared by the tests that need hosts; removed after."""
     _require_podman()
     name = "pytest"
-    run_airlock("lab", "down", "--name", name)
-    run_airlock(
-        "lab",
-        "up",
-        "--name",
-        name,
-        "--masters",
-        "3",
-        "--workers",
-        "2",
-        "--subnet",
-        "10.77.30.0/24",
-        check=True,
-    )
-    yield {"name": name, "inventory": str(ROOT / ".airlock" / "labs" / name / "inventory")}
-    run_airlock("lab", "down", "--name", name, check=True)
+    up = ("--masters", "3", "--workers", "2", "--subnet", "10.77.30.0/24")
+    with lab_hosts(name, *up) as inventory:
+        yield {"name": name, "inventory": str(inventory)}

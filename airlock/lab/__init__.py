@@ -9,6 +9,7 @@ every container, volume and network the lab made, and its keys and inventory.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import shutil
 import subprocess
@@ -23,7 +24,14 @@ from airlock.errors import AirlockError
 from airlock.lab.image import ensure_image
 from airlock.lab.inventory import write_inventory
 from airlock.paths import project_root, state_dir
-from airlock.podman import inspect, list_json, podman, remove_container
+from airlock.podman import (
+    NETWORK_BACKEND,
+    inspect,
+    list_json,
+    network_backend,
+    podman,
+    remove_container,
+)
 
 LABEL = "io.airlock.lab"
 MAX_MASTERS = 9
@@ -140,11 +148,13 @@ class Lab:
         self._ensure_kernel_limits()
         key = self._ensure_key()
         image = ensure_image(self.log)
-        self._ensure_network()
+        created = self._ensure_network()
+        self._check_reachable(created)
         self._remove_extra_hosts()
         for host in self.spec.hosts:
             self._ensure_host(host, image, key)
         self._wait_booted()
+        self._check_route()
         known_hosts = self._write_known_hosts()
         self._check_ssh(key, known_hosts)
         assert self.spec.inventory_dir is not None
@@ -196,7 +206,8 @@ class Lab:
         key.chmod(0o600)
         return key
 
-    def _ensure_network(self) -> None:
+    def _ensure_network(self) -> bool:
+        """Create the lab's network unless it exists; True when it was created now."""
         net = inspect("network", self.spec.network)
         if net is not None:
             subnets = [s.get("subnet") for s in net.get("subnets") or []]
@@ -207,7 +218,7 @@ class Lab:
                     f"internal={internal}, not {self.spec.subnet} internal={self.spec.internal}; "
                     f"run `airlock lab down --name {self.spec.name}` first"
                 )
-            return
+            return False
         self._check_subnet_free()
         args = [
             "network",
@@ -221,6 +232,81 @@ class Lab:
             args.append("--internal")
         podman(*args, self.spec.network)
         self.changed.append(f"network {self.spec.network} ({self.spec.subnet})")
+        return True
+
+    def _check_reachable(self, created: bool) -> None:
+        """Before any host exists: prove this machine will have a route to the lab hosts.
+
+        The controller reaches its lab hosts through its own address on the lab's bridge
+        (the network's gateway). podman's CNI backend gives an `--internal` network no
+        such address: SSH would then leave by the default route and time out. A route
+        that already covers the subnet through another interface has the same effect.
+        Nothing is left behind: a network made by this run is removed again.
+        """
+        try:
+            problem = self._reachability_problem()
+        except AirlockError:
+            if created:
+                podman("network", "rm", "-f", self.spec.network, check=False)
+            raise
+        if problem:
+            if created:
+                podman("network", "rm", "-f", self.spec.network, check=False)
+                self.changed.remove(f"network {self.spec.network} ({self.spec.subnet})")
+            raise AirlockError(problem)
+
+    def _reachability_problem(self) -> str:
+        spec = self.spec
+        backend = network_backend()
+        net = inspect("network", spec.network) or {}
+        gateways = [s["gateway"] for s in net.get("subnets") or [] if s.get("gateway")]
+        kind = "--internal network" if spec.internal else "network"
+        if not gateways:
+            fix = (
+                f"run scripts/bootstrap (it installs {NETWORK_BACKEND} and aardvark-dns and "
+                f"selects them in {state_dir() / 'containers.conf'}), then `airlock lab down "
+                f"--name {spec.name}` and `lab up` again"
+                if backend != NETWORK_BACKEND
+                else f"run `airlock lab down --name {spec.name}` and `lab up` again"
+            )
+            return (
+                f"lab network {spec.network} ({spec.subnet}): podman's {backend} backend gives "
+                f"this machine no address on a {kind}, so the controller could not reach the "
+                f"lab hosts; {fix}"
+            )
+        wanted = ipaddress.IPv4Network(spec.subnet)
+        bridge = net.get("network_interface", "")
+        for route in _routes():
+            dst, dev = route.get("dst", ""), route.get("dev", "")
+            if dst == "default" or dev == bridge:
+                continue
+            try:
+                covered = ipaddress.ip_network(dst, strict=False).overlaps(wanted)
+            except ValueError:
+                continue
+            if covered:
+                return (
+                    f"lab network {spec.network} ({spec.subnet}): this machine already routes "
+                    f"{dst} through {dev}, so the lab hosts would be unreachable; choose "
+                    f"another --subnet or remove that route"
+                )
+        return ""
+
+    def _check_route(self) -> None:
+        """With the hosts up: the route to the first host must leave by the lab's bridge."""
+        net = inspect("network", self.spec.network) or {}
+        bridge = net.get("network_interface", "")
+        host = self.spec.hosts[0]
+        out = subprocess.run(
+            ["ip", "-j", "route", "get", host.ip], capture_output=True, text=True, check=False
+        )
+        route = (json.loads(out.stdout or "[]") or [{}])[0] if out.returncode == 0 else {}
+        if route.get("dev") != bridge:
+            raise AirlockError(
+                f"lab host {host.name} ({host.ip}): this machine routes to it through "
+                f"{route.get('dev') or 'nothing'}, not the lab bridge {bridge or '?'}; run "
+                f"`airlock lab down --name {self.spec.name}`, check `ip route`, then `lab up`"
+            )
 
     def _check_subnet_free(self) -> None:
         wanted = ipaddress.IPv4Network(self.spec.subnet)
@@ -403,6 +489,20 @@ class Lab:
         if not key.is_file() or not known.is_file():
             raise AirlockError(f"lab {self.spec.name} is not up; run `airlock lab up` first")
         return ssh_command(key, known, (info.get("Labels") or {})["io.airlock.ip"]) + command
+
+
+def _routes() -> list[dict]:
+    """This machine's IPv4 routes (`ip -j -4 route show table main`), unreadable as none."""
+    proc = subprocess.run(
+        ["ip", "-j", "-4", "route", "show", "table", "main"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        return json.loads(proc.stdout or "[]") if proc.returncode == 0 else []
+    except json.JSONDecodeError:
+        return []
 
 
 def ssh_command(key: Path, known_hosts: Path, ip: str) -> list[str]:

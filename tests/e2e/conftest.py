@@ -21,7 +21,7 @@ import yaml
 
 from airlock.bundle import oci
 from airlock.runner import summary_from_output
-from tests.conftest import ROOT, run_airlock
+from tests.conftest import ROOT, lab_hosts, run_airlock
 
 LAB = "e2e"
 SUBNET = "10.77.16.0/24"
@@ -154,35 +154,20 @@ def bundle_tools(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 @pytest.fixture(scope="session")
 def cluster(bundle_tools: dict[str, Path]) -> Iterator[Cluster]:
-    run_airlock("lab", "down", "--name", LAB)
-    run_airlock(
-        "lab",
-        "up",
-        "--name",
-        LAB,
-        "--internal",
-        "--masters",
-        "3",
-        "--workers",
-        "2",
-        "--subnet",
-        SUBNET,
-        check=True,
-        timeout=1800,
-    )
-    run_airlock("check", "-i", str(INVENTORY), check=True, timeout=600)
-    _, summary, elapsed = deploy()
-    print(f"\nfull deploy from the bundle: {elapsed:.0f}s")
-    lab_vars = yaml.safe_load((INVENTORY / "group_vars" / "all" / "lab.yml").read_text())
-    result = Cluster(
-        inventory=INVENTORY,
-        kubeconfig=KUBECONFIG,
-        kubectl=bundle_tools["kubectl"],
-        vip=lab_vars["airlock_api_vip"],
-        deploy_s=elapsed,
-        deploy_summary=summary,
-    )
-    _load_toolbox(_toolbox_archive(ROOT / ".airlock" / "cache"))
-    yield result
-    if os.environ.get("AIRLOCK_E2E_KEEP") != "1":
-        run_airlock("lab", "down", "--name", LAB, check=True)
+    up = ("--internal", "--masters", "3", "--workers", "2", "--subnet", SUBNET)
+    keep = os.environ.get("AIRLOCK_E2E_KEEP") == "1"
+    with lab_hosts(LAB, *up, timeout=1800, keep=keep):
+        run_airlock("check", "-i", str(INVENTORY), check=True, timeout=600)
+        _, summary, elapsed = deploy()
+        print(f"\nfull deploy from the bundle: {elapsed:.0f}s")
+        lab_vars = yaml.safe_load((INVENTORY / "group_vars" / "all" / "lab.yml").read_text())
+        result = Cluster(
+            inventory=INVENTORY,
+            kubeconfig=KUBECONFIG,
+            kubectl=bundle_tools["kubectl"],
+            vip=lab_vars["airlock_api_vip"],
+            deploy_s=elapsed,
+            deploy_summary=summary,
+        )
+        _load_toolbox(_toolbox_archive(ROOT / ".airlock" / "cache"))
+        yield result

@@ -6,7 +6,11 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.conftest import ROOT, VENV_BIN, podman_json, run_airlock
+import pytest
+
+import airlock.podman
+from airlock.cli import main
+from tests.conftest import ROOT, VENV_BIN, lab_hosts, podman_json, run_airlock
 
 LABEL = "io.airlock.lab"
 
@@ -136,64 +140,64 @@ def test_failed_deploy_names_host_task_message_and_reproduce_command(
 
 
 def test_internal_lab_has_no_route_out() -> None:
-    name = "pytest-int"
-    run_airlock("lab", "down", "--name", name)
-    try:
-        run_airlock(
-            "lab",
-            "up",
-            "--name",
-            name,
-            "--masters",
-            "1",
-            "--workers",
-            "0",
-            "--internal",
-            "--subnet",
-            "10.77.31.0/24",
-            check=True,
-        )
-        inside = run_airlock(
-            "lab",
-            "ssh",
-            "--name",
-            name,
-            "m1",
-            "--",
-            "curl",
-            "-sS",
-            "-m",
-            "5",
-            "-o",
-            "/dev/null",
-            "http://deb.debian.org/debian/",
-        )
+    up = ("--masters", "1", "--workers", "0", "--internal", "--subnet", "10.77.31.0/24")
+    with lab_hosts("pytest-int", *up):
+        ssh = ("lab", "ssh", "--name", "pytest-int", "m1", "--")
+        url = "http://deb.debian.org/debian/"
+        inside = run_airlock(*ssh, "curl", "-sS", "-m", "5", "-o", "/dev/null", url)
         assert inside.returncode != 0, "a host of an --internal lab reached Debian's archive"
-        ok = run_airlock("lab", "ssh", "--name", name, "m1", "--", "true")
+        ok = run_airlock(*ssh, "true")
         assert ok.returncode == 0, "the controller must still reach an internal lab host"
-    finally:
-        run_airlock("lab", "down", "--name", name, check=True)
+
+
+def test_internal_lab_on_podmans_cni_backend_stops_before_any_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A machine configured like a fresh one before bootstrap selected netavark.
+
+    podman then runs its CNI backend, whose --internal networks give this machine no
+    address on the bridge: `lab up` used to create the hosts and time out in SSH. It
+    must stop first, in one line with the fix, and leave nothing behind.
+    """
+    conf = tmp_path / "containers.conf"
+    cni = 'network_backend = "cni"'
+    conf.write_text(airlock.podman.CONTAINERS_CONF.replace('network_backend = "netavark"', cni))
+    assert cni in conf.read_text()
+    monkeypatch.setattr(airlock.podman, "containers_conf", lambda: conf)
+    name = "pytest-cni"
+    argv = ["lab", "up", "--name", name, "--masters", "1", "--workers", "0"]
+    rc = main([*argv, "--internal", "--subnet", "10.77.34.0/24"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0
+    assert len(lines) == 1, lines
+    assert (
+        "podman's cni backend gives this machine no address on a --internal network" in (lines[0])
+    )
+    assert "run scripts/bootstrap" in lines[0] and "netavark" in lines[0]
+    assert airlock.podman.list_json("ps", f"label={LABEL}={name}") == []
+    assert airlock.podman.inspect("network", f"airlock-{name}") is None
+    assert not (ROOT / ".airlock" / "labs" / name / "inventory").exists()
+
+
+def test_lab_up_without_netavark_names_the_package(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(airlock.podman, "HELPER_DIRS", ("/nonexistent/podman",))
+    rc = main(["lab", "up", "--name", "pytest-nonetavark", "--masters", "1", "--workers", "0"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and len(lines) == 1, lines
+    assert "netavark network backend is not installed" in lines[0]
+    assert "apt-get install netavark aardvark-dns" in lines[0]
 
 
 def test_down_leaves_nothing_behind() -> None:
     name = "pytest-down"
-    run_airlock(
-        "lab",
-        "up",
-        "--name",
-        name,
-        "--masters",
-        "1",
-        "--workers",
-        "1",
-        "--subnet",
-        "10.77.32.0/24",
-        check=True,
-    )
-    assert all(_lab_objects(name))
-    proc = run_airlock("lab", "down", "--name", name, check=True)
-    assert "removed: network airlock-pytest-down" in proc.stdout
-    assert _lab_objects(name) == ([], [], [])
-    assert not (ROOT / ".airlock" / "labs" / name).exists()
-    again = run_airlock("lab", "down", "--name", name, check=True)
-    assert "nothing to remove" in again.stdout
+    up = ("--masters", "1", "--workers", "1", "--subnet", "10.77.32.0/24")
+    with lab_hosts(name, *up):
+        assert all(_lab_objects(name))
+        proc = run_airlock("lab", "down", "--name", name, check=True)
+        assert "removed: network airlock-pytest-down" in proc.stdout
+        assert _lab_objects(name) == ([], [], [])
+        assert not (ROOT / ".airlock" / "labs" / name).exists()
+        again = run_airlock("lab", "down", "--name", name, check=True)
+        assert "nothing to remove" in again.stdout

@@ -22,7 +22,7 @@ from airlock.bundle.build import BuildOptions, build
 from airlock.bundle.download import Cache
 from airlock.bundle.manifest import load_manifest
 from airlock.bundle.verify import require_valid
-from tests.conftest import ROOT, VENV_BIN, run_airlock
+from tests.conftest import ROOT, VENV_BIN, lab_hosts, run_airlock
 
 pytestmark = pytest.mark.lab
 NAME = "bundle"
@@ -103,23 +103,9 @@ def _ssh(host, *cmd):
 
 @pytest.fixture(scope="module")
 def internal_lab():
-    run_airlock("lab", "down", "--name", NAME)
-    run_airlock(
-        "lab",
-        "up",
-        "--name",
-        NAME,
-        "--masters",
-        "1",
-        "--workers",
-        "1",
-        "--subnet",
-        "10.77.41.0/24",
-        "--internal",
-        check=True,
-    )
-    yield ROOT / ".airlock" / "labs" / NAME / "inventory"
-    run_airlock("lab", "down", "--name", NAME, check=True)
+    up = ("--masters", "1", "--workers", "1", "--subnet", "10.77.41.0/24", "--internal")
+    with lab_hosts(NAME, *up) as inventory:
+        yield inventory
 
 
 def test_hosts_fetch_verify_and_install_from_the_bundle_host(internal_lab, tmp_path):
