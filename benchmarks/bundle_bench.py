@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from airlock.bundle.gobuild import build_times  # noqa: E402
-from airlock.bundle.verify import verify_bundle  # noqa: E402
+from airlock.bundle.build.verify import verify_bundle  # noqa: E402
+from airlock.lab.bundle.gobuild import build_times  # noqa: E402
 
 
 def build(profile, output, cache):

@@ -157,11 +157,12 @@ def _add_pin_packages(sub: argparse._SubParsersAction) -> None:
 
 
 def pin_packages_command(args: argparse.Namespace) -> int:
-    from airlock.bundle.ospackages import pin
+    from airlock.bundle.manifest import default_manifest_path
+    from airlock.bundle.pin.ospackages import pin
     from airlock.paths import state_dir
 
     cache = args.cache_dir or state_dir() / "cache" / "apt"
-    manifest = args.manifest or _default_manifest()
+    manifest = args.manifest or default_manifest_path()
     for result in pin(manifest, args.distro, args.arch, args.mirror, cache):
         counts = ", ".join(
             f"{arch} {n} .debs {size / 2**20:.1f} MiB" for arch, (n, size) in result.counts.items()
@@ -171,10 +172,10 @@ def pin_packages_command(args: argparse.Namespace) -> int:
 
 
 def build_command(args: argparse.Namespace) -> int:
-    from airlock.bundle import build as builder
-    from airlock.bundle.download import Cache
-    from airlock.bundle.manifest import load_manifest, override_mirrors
-    from airlock.bundle.signing import signer
+    from airlock.bundle.build import pipeline as builder
+    from airlock.bundle.build.download import Cache
+    from airlock.bundle.build.signing import signer
+    from airlock.bundle.manifest import default_manifest_path, load_manifest, override_mirrors
     from airlock.paths import state_dir
 
     if args.jobs < 1:
@@ -184,7 +185,7 @@ def build_command(args: argparse.Namespace) -> int:
     extra = []
     manifest_path = args.manifest
     if args.profile == "lab":
-        from airlock.bundle.lab import prepare_lab
+        from airlock.lab.bundle.profile import prepare_lab
 
         manifest_path = prepare_lab(
             state_dir() / "cache" / "lab",
@@ -193,13 +194,13 @@ def build_command(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             downloads=Cache(cache_dir),
         )
-    manifest = load_manifest(manifest_path or _default_manifest())
+    manifest = load_manifest(manifest_path or default_manifest_path())
     _warn_unpinned(manifest.path, arches)
     if not args.no_wheels:
-        from airlock.bundle.wheels import wheel_members
+        from airlock.bundle.build.wheels import wheel_members
 
         extra += wheel_members(cache_dir / "wheels", dry_run=args.dry_run)
-    output = args.output or default_archive(args.profile, manifest.kube_version)
+    output = args.output or builder.default_archive(args.profile, manifest.kube_version)
     opts = builder.BuildOptions(
         manifest=manifest,
         arches=arches,
@@ -223,7 +224,7 @@ def build_command(args: argparse.Namespace) -> int:
 
 
 def _warn_unpinned(manifest: Path, arches: list[str]) -> None:
-    from airlock.bundle.ospackages import unpinned
+    from airlock.bundle.manifest.ospackages import unpinned
 
     for what in unpinned(manifest, arches):
         print(
@@ -234,7 +235,7 @@ def _warn_unpinned(manifest: Path, arches: list[str]) -> None:
 
 
 def verify_command(args: argparse.Namespace) -> int:
-    from airlock.bundle.verify import verify_bundle
+    from airlock.bundle.build.verify import verify_bundle
 
     report = verify_bundle(args.bundle, args.public_key)
     if report.ok:
@@ -253,12 +254,6 @@ def verify_command(args: argparse.Namespace) -> int:
     return 1
 
 
-def _default_manifest() -> Path:
-    from airlock.paths import project_root
-
-    return project_root() / "offline-bundle" / "manifest.yml"
-
-
 def main(argv: list[str] | None = None) -> int:
     """`python -m airlock.bundle`: the bundle commands alone (used by playbooks on hosts
     where only the controller's venv runs, and before the main CLI registers them)."""
@@ -273,17 +268,3 @@ def main(argv: list[str] | None = None) -> int:
     except AirlockError as exc:
         print(f"airlock: {exc}", file=sys.stderr)
         return 2
-
-
-def default_archive(profile: str, kube_version: str) -> Path:
-    """Where `airlock bundle build --profile PROFILE` writes its archive by default."""
-    from airlock.paths import state_dir
-
-    return state_dir() / "bundles" / f"airlock-{profile}-{kube_version}.tar"
-
-
-def lab_archive() -> Path:
-    """The lab bundle for the Kubernetes version offline-bundle/manifest.yml pins."""
-    from airlock.bundle.manifest import load_manifest
-
-    return default_archive("lab", load_manifest(_default_manifest()).kube_version)

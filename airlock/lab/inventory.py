@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from airlock.bundle.cli import lab_archive
+from airlock.lab.bundle import lab_archive
 
 if TYPE_CHECKING:
     from airlock.lab import LabSpec

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airlock.bundle import oci
+from airlock.lab.bundle import oci
 from airlock.runner import summary_from_output
 from tests.conftest import ROOT, lab_hosts, run_airlock
 
@@ -72,7 +72,7 @@ def deploy(*extra: str) -> tuple[subprocess.CompletedProcess, dict, float]:
 
 
 def _bundle() -> Path:
-    from airlock.bundle.cli import lab_archive
+    from airlock.lab.bundle import lab_archive
 
     started = time.monotonic()
     proc = run_airlock("bundle", "build", "--profile", "lab", timeout=4 * 3600)

@@ -17,11 +17,11 @@ import subprocess
 import pytest
 import yaml
 
-from airlock.bundle import lab
-from airlock.bundle.build import BuildOptions, build
-from airlock.bundle.download import Cache
+from airlock.bundle.build.download import Cache
+from airlock.bundle.build.pipeline import BuildOptions, build
+from airlock.bundle.build.verify import require_valid
 from airlock.bundle.manifest import load_manifest
-from airlock.bundle.verify import require_valid
+from airlock.lab.bundle import profile as lab
 from tests.conftest import ROOT, VENV_BIN, lab_hosts, run_airlock
 
 pytestmark = pytest.mark.lab

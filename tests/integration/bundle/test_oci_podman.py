@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from airlock.bundle import oci
+from airlock.lab.bundle import oci
 from tests.conftest import ROOT
 
 REF = "registry.k8s.io/pause:3.10.1-airlock-test"

@@ -28,20 +28,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airlock.bundle.aptroot import PackageNotFound, ReleaseNotTrusted
-from airlock.bundle.build import BuildOptions, build, plan, print_plan
-from airlock.bundle.distros import Distro, Keyring, Source
-from airlock.bundle.download import Cache
-from airlock.bundle.keyring import KeyringError
+from airlock.bundle.build.download import Cache
+from airlock.bundle.build.pipeline import BuildOptions, build, plan, print_plan
+from airlock.bundle.build.verify import require_valid
 from airlock.bundle.manifest import ManifestError, load_manifest
-from airlock.bundle.ospackages import (
-    OsPackages,
-    deb_entry,
-    pin_distro,
-    resolve_distro,
-    unpinned,
-)
-from airlock.bundle.verify import require_valid
+from airlock.bundle.manifest.ospackages import OsPackages, unpinned
+from airlock.bundle.pin.aptroot import PackageNotFound, ReleaseNotTrusted
+from airlock.bundle.pin.distros import Distro, Keyring, Source
+from airlock.bundle.pin.keyring import KeyringError
+from airlock.bundle.pin.ospackages import deb_entry, pin_distro, resolve_distro
 
 ARCHES = ("amd64", "arm64")
 # (suite, package, version, architectures, control fields)

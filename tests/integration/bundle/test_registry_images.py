@@ -32,12 +32,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from airlock.bundle import oci
-from airlock.bundle.build import BuildOptions, build
-from airlock.bundle.download import Cache, DownloadError
-from airlock.bundle.images import ImageOptions
+from airlock.bundle.build.download import Cache, DownloadError
+from airlock.bundle.build.images import ImageOptions
+from airlock.bundle.build.pipeline import BuildOptions, build
+from airlock.bundle.build.verify import require_valid
 from airlock.bundle.manifest import load_manifest
-from airlock.bundle.verify import require_valid
+from airlock.lab.bundle import oci
 
 REGISTRY = shutil.which("docker-registry") or shutil.which("registry")
 SKOPEO = shutil.which("skopeo")

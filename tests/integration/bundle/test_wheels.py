@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
-from airlock.bundle.archive import Member, write_bundle
-from airlock.bundle.wheels import wheel_members
+from airlock.bundle.build.archive import Member, write_bundle
+from airlock.bundle.build.wheels import wheel_members
 from airlock.paths import state_dir
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from ansible_collections.airlock.cluster.plugins.modules import containerd_image
 
-from airlock.bundle import oci
+from airlock.lab.bundle import oci
 from tests.module_harness import ModuleFailed, run_module
 
 CONTAINERD = shutil.which("containerd")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from airlock.bundle import cli
-from airlock.bundle.download import (
+from airlock.bundle.build.download import (
     Cache,
     ChecksumMismatchError,
     DownloadError,

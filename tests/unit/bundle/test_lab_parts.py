@@ -11,10 +11,11 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from airlock.bundle import debrepo, gobuild, oci
-from airlock.bundle.aptroot import ResolvedDeb
-from airlock.bundle.archive import Member
+from airlock.bundle.build import debrepo
+from airlock.bundle.build.archive import Member
 from airlock.bundle.manifest import load_manifest
+from airlock.bundle.pin.aptroot import ResolvedDeb
+from airlock.lab.bundle import gobuild, oci
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -213,7 +214,7 @@ def test_production_manifest_is_valid():
 
 
 def test_lab_builds_the_etcd_programs_at_one_version():
-    from airlock.bundle import lab
+    from airlock.lab.bundle import profile as lab
 
     targets = {t.name: t for t in lab.GO_TARGETS}
     # etcd 3.6's etcdctl has no snapshot status/restore; etcd_snapshot needs etcdutl.
@@ -229,8 +230,8 @@ def test_lab_builds_the_etcd_programs_at_one_version():
 
 
 def test_lab_manifest_passes_the_same_schema(tmp_path):
-    from airlock.bundle import lab
     from airlock.bundle.manifest import parse_manifest
+    from airlock.lab.bundle import profile as lab
 
     cache = tmp_path / "lab"
     binaries = {}
@@ -279,8 +280,8 @@ def test_lab_runtime_matches_production_artifacts(tmp_path):
     archive layout as production's manifest, so the containerd role installs both alike."""
     import tarfile
 
-    from airlock.bundle import lab
     from airlock.bundle.manifest import load_manifest, parse_manifest
+    from airlock.lab.bundle import profile as lab
     from airlock.paths import project_root
 
     cache = tmp_path / "lab"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airlock.bundle.distros import DISTROS
 from airlock.bundle.manifest import load_manifest
+from airlock.bundle.pin.distros import DISTROS
 
 ROOT = Path(__file__).resolve().parents[3]
 MANIFEST = ROOT / "offline-bundle" / "manifest.yml"

@@ -28,7 +28,7 @@ from ansible_collections.airlock.cluster.plugins.module_utils.containerd import 
 )
 from ansible_collections.airlock.cluster.plugins.modules import containerd_image
 
-from airlock.bundle import oci
+from airlock.lab.bundle import oci
 from tests.module_harness import ModuleFailed, run_module
 
 PAUSE = "registry.k8s.io/pause:3.10.1"

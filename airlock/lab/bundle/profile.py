@@ -2,13 +2,13 @@
 
 This machine reaches only the Go module proxy, PyPI and Debian's archive, so:
 - Kubernetes programs, etcd, coredns, flannel, its CNI plugin, crictl, pause, containerd,
-  runc and the CNI plugins are built from their Go modules (airlock.bundle.gobuild);
+  runc and the CNI plugins are built from their Go modules (airlock.lab.bundle.gobuild);
   containerd, the CNI plugins and crictl are packed like their upstream release files,
   under production's artifact names, so hosts install both bundles the same way;
 - every OS package the hosts need comes from Debian's archive, resolved with its
-  dependencies by the resolver production uses (airlock.bundle.ospackages, aptroot);
+  dependencies by the resolver production uses (airlock.bundle.pin: ospackages, aptroot);
 - the container images kubeadm pulls are assembled here as OCI archives from those
-  binaries, under the names and tags kubeadm expects (airlock.bundle.oci).
+  binaries, under the names and tags kubeadm expects (airlock.lab.bundle.oci).
 
 The result is a manifest of the same schema as production's, written to
 `<cache>/manifest.yml`: local artifacts under the `lab` mirror (file:// URLs), .debs under
@@ -37,10 +37,11 @@ from typing import Any
 
 import yaml
 
-from airlock.bundle import distros, gobuild, oci, ospackages
-from airlock.bundle.aptroot import ResolvedDeb
-from airlock.bundle.download import Cache, Request, fetch_all, sha256_file
+from airlock.bundle.build.download import Cache, Request, fetch_all, sha256_file
+from airlock.bundle.pin import distros, ospackages
+from airlock.bundle.pin.aptroot import ResolvedDeb
 from airlock.errors import AirlockError, CommandError
+from airlock.lab.bundle import gobuild, oci
 
 KUBE_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.5"  # kubeadm v1.34.4 asks for registry.k8s.io/etcd:3.6.5-0
@@ -426,7 +427,7 @@ def _go_env(arch: str) -> dict[str, str]:
 def _resolve_debs(cache: Path, arch: str, packages: Sequence[str]) -> list[ResolvedDeb]:
     """`packages` of Debian 12 with their dependencies, by the resolver production's
     `airlock bundle pin-packages` uses: a private apt root over Debian's signed archive
-    (airlock.bundle.aptroot), each sha256 from the signed index."""
+    (airlock.bundle.pin.aptroot), each sha256 from the signed index."""
     return ospackages.resolve_distro(
         distros.distro(LAB_DISTRO), arch, packages, DEB_MIRRORS, cache / "apt"
     )

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from airlock.bundle import debrepo
-from airlock.bundle.archive import Member, write_bundle
-from airlock.bundle.download import Cache, DownloadError, Request, fetch_all
-from airlock.bundle.images import ImageOptions, fetch_images
+from airlock.bundle.build import debrepo
+from airlock.bundle.build.archive import Member, write_bundle
+from airlock.bundle.build.download import Cache, DownloadError, Request, fetch_all
+from airlock.bundle.build.images import ImageOptions, fetch_images
 from airlock.bundle.manifest import Manifest, ResolvedArtifact
+from airlock.paths import state_dir
 
 DEFAULT_OUTPUT = "airlock-bundle.tar"
 
@@ -51,6 +52,11 @@ class BuildResult:
     reused: int
     size: int
     seconds: float
+
+
+def default_archive(profile: str, kube_version: str) -> Path:
+    """Where `airlock bundle build --profile PROFILE` writes its archive by default."""
+    return state_dir() / "bundles" / f"airlock-{profile}-{kube_version}.tar"
 
 
 def host_arch() -> str:

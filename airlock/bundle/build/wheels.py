@@ -19,8 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from airlock.bundle.archive import Member
-from airlock.bundle.download import sha256_file
+from airlock.bundle.build.archive import Member
+from airlock.bundle.build.download import sha256_file
 from airlock.errors import CommandError
 
 

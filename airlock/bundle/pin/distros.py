@@ -1,7 +1,7 @@
 """The distributions whose OS packages the bundle pins: their archives and who signs them.
 
 Each distribution is resolved per architecture in a private apt root
-(airlock.bundle.aptroot) from the suites below, on the mirrors the manifest declares
+(airlock.bundle.pin.aptroot) from the suites below, on the mirrors the manifest declares
 (`{mirror.debian}`, ...), so `--mirror` points resolution at an internal mirror too.
 
 Release files are always signature-checked. Debian's are checked against the build

@@ -1,7 +1,7 @@
 """The bundle's Debian package repositories: one flat apt repository per distribution.
 
-Packages are resolved and pinned elsewhere (airlock.bundle.aptroot resolves from each
-distribution's signed archive; airlock.bundle.ospackages writes the pinned files and the
+Packages are resolved and pinned elsewhere (airlock.bundle.pin.aptroot resolves from each
+distribution's signed archive; airlock.bundle.pin.ospackages writes the pinned files and the
 lab profile's entries). Here, the bundle's `debs/<codename>/` directories get their index:
 hosts read each as `deb [trusted=yes] URL/debs/<codename> ./`; `Release` carries the
 SHA256 of the `Packages` index, which carries the SHA256 of each .deb, so apt checks every
@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from airlock.bundle.archive import Member
+from airlock.bundle.build.archive import Member
 
 
 def index_members(

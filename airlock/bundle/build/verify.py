@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from airlock.bundle.archive import MANIFEST, SIG, SUMS, parse_sums
-from airlock.bundle.signing import SignatureError, verify_signature
+from airlock.bundle.build.archive import MANIFEST, SIG, SUMS, parse_sums
+from airlock.bundle.build.signing import SignatureError, verify_signature
 from airlock.errors import AirlockError
 
 CHUNK = 4 << 20

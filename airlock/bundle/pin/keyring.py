@@ -13,7 +13,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from airlock.bundle.distros import Keyring, KeyringPackage
+from airlock.bundle.pin.aptroot import AptRoot, SourceLine
+from airlock.bundle.pin.distros import Keyring, KeyringPackage
 from airlock.errors import AirlockError
 
 
@@ -46,8 +47,6 @@ def keyring_file(keyring: Keyring, mirrors: Mapping[str, str], cache: Path) -> P
 
 
 def _fetch(pkg: KeyringPackage, mirrors: Mapping[str, str], cache: Path, out: Path) -> None:
-    from airlock.bundle.aptroot import AptRoot, SourceLine
-
     if not Path(pkg.trusted_by).is_file():
         raise KeyringError(
             f"{pkg.trusted_by} does not exist, so the {pkg.package} package cannot be "

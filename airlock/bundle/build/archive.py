@@ -4,7 +4,7 @@ Layout of the archive (uncompressed tar; the payload is mostly compressed alread
 plain tar verifies at disk speed):
 
     SHA256SUMS        `sha256sum -c` format: every member below except the two SHA256SUMS*
-    SHA256SUMS.sig    optional signature over SHA256SUMS (see airlock.bundle.signing)
+    SHA256SUMS.sig    optional signature over SHA256SUMS (see airlock.bundle.build.signing)
     MANIFEST.json     versions, sizes and checksums of every artifact and file
     <payload>         bin/amd64/kubeadm, images/..., debs/bookworm/..., wheels/...
 
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from airlock.bundle.build.download import sha256_file
 from airlock.errors import AirlockError
 
 SUMS = "SHA256SUMS"
@@ -92,7 +93,7 @@ def write_bundle(
                 tar.addfile(info, handle)
     os.replace(tmp, output)
     output.with_name(output.name + ".sha256").write_text(
-        f"{_sha256_path(output)}  {output.name}\n", encoding="utf-8"
+        f"{sha256_file(output)}  {output.name}\n", encoding="utf-8"
     )
     return doc
 
@@ -128,7 +129,3 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(_info(name, len(data), 0o644), io.BytesIO(data))
 
 
-def _sha256_path(path: Path) -> str:
-    from airlock.bundle.download import sha256_file
-
-    return sha256_file(path)

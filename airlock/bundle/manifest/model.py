@@ -38,9 +38,9 @@ checksum is an error); URL templates only use `{version}`, `{arch}` and `{mirror
 of a declared mirror; names are unique; a slot that gains a version must move to
 `artifacts` with its checksums. A registry image (kind image with `ref`) is pinned by
 `digest` (`sha256:` + 64 hex) instead of `sha256`; its archive's sha256 is only known once
-it is fetched (airlock/bundle/images.py) and is then recorded in the bundle like any other.
+it is fetched (airlock/bundle/build/images.py) and is then recorded in the bundle like any other.
 
-Public API, used by the inventory checker::
+Public API (airlock.bundle.manifest), used by the inventory checker::
 
     m = load_manifest(path)
     m.kube_version                  # "v1.34.4"
@@ -58,8 +58,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from airlock.errors import AirlockError
 
@@ -216,20 +214,6 @@ def override_mirrors(manifest: Manifest, specs: list[str]) -> dict[str, str]:
         else:
             out.update({n: f"{spec.rstrip('/')}/{n}" for n in manifest.mirrors})
     return out
-
-
-def load_manifest(path: str | Path) -> Manifest:
-    """Read and validate a manifest file; raise ManifestError listing every problem."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError(f"manifest {path} does not exist; pass --manifest PATH") from None
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"manifest {path} is not valid YAML: {exc}") from None
-    from airlock.bundle.ospackages import with_pinned_packages
-
-    return parse_manifest(with_pinned_packages(data, path), path)
 
 
 def parse_manifest(data: Any, path: Path) -> Manifest:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from airlock.bundle.download import Cache, ChecksumMismatchError, DownloadError, sha256_file
+from airlock.bundle.build.download import Cache, ChecksumMismatchError, DownloadError, sha256_file
 from airlock.bundle.manifest import ResolvedArtifact
 
 _INDEX_TYPES = {

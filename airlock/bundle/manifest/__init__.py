@@ -1,0 +1,32 @@
+"""The bundle manifest, the read side: what every `airlock check` and every build reads.
+
+Modules: model (the format, its rules, Manifest and ResolvedArtifact; see its docstring),
+ospackages (the `os_packages:` section and the pinned files it points at), load
+(load_manifest: a file, with its pinned .debs). Imports only the leaves (airlock.errors,
+airlock.paths, airlock.arch); pinning and building sit above it.
+"""
+
+from airlock.bundle.manifest.load import default_manifest_path, load_manifest
+from airlock.bundle.manifest.model import (
+    ARCHES,
+    Artifact,
+    Manifest,
+    ManifestError,
+    ResolvedArtifact,
+    override_mirrors,
+    parse_manifest,
+    registry_ref,
+)
+
+__all__ = [
+    "ARCHES",
+    "Artifact",
+    "Manifest",
+    "ManifestError",
+    "ResolvedArtifact",
+    "default_manifest_path",
+    "load_manifest",
+    "override_mirrors",
+    "parse_manifest",
+    "registry_ref",
+]
