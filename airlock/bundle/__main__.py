@@ -2,6 +2,6 @@
 
 import sys
 
-from airlock.bundle.cli import main
+from airlock.cli.bundle import main
 
 sys.exit(main())

@@ -8,7 +8,6 @@ import os
 import pytest
 import yaml
 
-from airlock.bundle import cli
 from airlock.bundle.build.download import (
     Cache,
     ChecksumMismatchError,
@@ -17,6 +16,7 @@ from airlock.bundle.build.download import (
     fetch,
     fetch_all,
 )
+from airlock.cli import bundle as cli
 
 BODY = os.urandom(3 * 1024 * 1024 + 17)
 

@@ -12,10 +12,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from airlock.bundle import cli
 from airlock.bundle.build.archive import MANIFEST, SIG, SUMS, Member, write_bundle
 from airlock.bundle.build.signing import signer
 from airlock.bundle.build.verify import VerifyError, require_valid, verify_bundle
+from airlock.cli import bundle as cli
 
 PAYLOAD = {
     "bin/amd64/kubeadm": os.urandom(200_000),

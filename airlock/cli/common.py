@@ -1,0 +1,23 @@
+"""What several commands share: the inventory argument and the problem list."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def inventory_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-i",
+        "--inventory",
+        type=Path,
+        required=True,
+        help="inventory file or directory (e.g. inventories/lab)",
+    )
+
+
+def print_problems(problems: list, header: str) -> None:
+    print(f"{header}: {len(problems)} problem{'s' if len(problems) != 1 else ''}", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
