@@ -9,8 +9,8 @@ plain tar verifies at disk speed):
     <payload>         bin/amd64/kubeadm, images/..., debs/bookworm/..., wheels/...
 
 SHA256SUMS comes first so that a reader can check each member as it streams past.
-Members are written in sorted order with fixed owner and mtime, so the same inputs give
-the same archive.
+Members are written in sorted order with fixed owner and mtime (airlock.tarball), so the
+same inputs give the same archive.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 
 from airlock.bundle.build.download import sha256_file
 from airlock.errors import AirlockError
+from airlock.tarball import tar_writer
 
 SUMS = "SHA256SUMS"
 SIG = "SHA256SUMS.sig"
@@ -80,18 +81,14 @@ def write_bundle(
     checks = {m.arcname: m.sha256 for m in payload}
     checks[MANIFEST] = hashlib.sha256(manifest_bytes).hexdigest()
     sums = sums_text(checks)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".part")
-    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-        _add_bytes(tar, SUMS, sums)
+    with tar_writer(output, mtime=MTIME, owner="root", part_suffix=".part") as tar:
+        tar.add_bytes(SUMS, sums)
         if sign is not None:
-            _add_bytes(tar, SIG, sign(sums))
-        _add_bytes(tar, MANIFEST, manifest_bytes)
+            tar.add_bytes(SIG, sign(sums))
+        tar.add_bytes(MANIFEST, manifest_bytes)
         for member in payload:
-            info = _info(member.arcname, member.size, 0o755 if _executable(member) else 0o644)
-            with member.source.open("rb") as handle:
-                tar.addfile(info, handle)
-    os.replace(tmp, output)
+            mode = 0o755 if _executable(member) else 0o644
+            tar.add_file(member.arcname, member.source, mode, size=member.size)
     output.with_name(output.name + ".sha256").write_text(
         f"{sha256_file(output)}  {output.name}\n", encoding="utf-8"
     )
@@ -115,17 +112,5 @@ def _executable(member: Member) -> bool:
     return member.arcname.startswith("bin/") or os.access(member.source, os.X_OK)
 
 
-def _info(name: str, size: int, mode: int) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mode = mode
-    info.mtime = MTIME
-    info.uid = info.gid = 0
-    info.uname = info.gname = "root"
-    return info
-
-
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    tar.addfile(_info(name, len(data), 0o644), io.BytesIO(data))
 
 

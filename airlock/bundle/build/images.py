@@ -39,6 +39,7 @@ from typing import Any
 
 from airlock.bundle.build.download import Cache, ChecksumMismatchError, DownloadError, sha256_file
 from airlock.bundle.manifest import ResolvedArtifact
+from airlock.tarball import tar_writer
 
 _INDEX_TYPES = {
     "application/vnd.oci.image.index.v1+json",
@@ -226,15 +227,15 @@ def _annotate(source: Path, output: Path, item: ResolvedArtifact, label: str) ->
             ("index.json", _json(index)),
         ]
         blobs = sorted(n for n in members if n.startswith("blobs/"))
-        with tarfile.open(output, "w", format=tarfile.PAX_FORMAT) as out:
+        with tar_writer(output) as out:
             for directory in ("blobs", "blobs/sha256"):
-                out.addfile(_info(directory, tarfile.DIRTYPE, 0o755))
+                out.add_dir(directory)
             for name, data in entries:
-                out.addfile(_info(name, tarfile.REGTYPE, 0o644, len(data)), io.BytesIO(data))
+                out.add_bytes(name, data)
             for name in blobs:
                 handle = tar.extractfile(members[name])
                 assert handle is not None
-                out.addfile(_info(name, tarfile.REGTYPE, 0o644, members[name].size), handle)
+                out.add_stream(name, handle, members[name].size)
 
 
 def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
@@ -246,9 +247,3 @@ def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
 def _json(doc: object) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
-
-def _info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type, info.mode, info.size, info.mtime = kind, mode, size, 0
-    info.uid = info.gid = 0
-    return info

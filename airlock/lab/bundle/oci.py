@@ -6,7 +6,7 @@ twice, as `org.opencontainers.image.ref.name` (the tag, per the image-layout spe
 `io.containerd.image.name` (the full reference, which `ctr images import` uses), so
 `ctr -n k8s.io images import --platform linux/ARCH FILE` yields exactly the
 name and tag kubeadm expects. Output is byte-for-byte reproducible (fixed mtimes,
-owners, gzip headers), so the same inputs give the same checksum.
+owners, gzip headers: airlock.tarball), so the same inputs give the same checksum.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import gzip
 import hashlib
 import io
 import json
-import os
-import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from airlock.tarball import tar_writer
 
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -106,53 +106,33 @@ def _layer(raw: bytes, blobs: dict[str, bytes], diff_ids: list[str]) -> dict[str
     return _blob(buf.getvalue(), MEDIA_LAYER, blobs)
 
 
-def _info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type, info.mode, info.size, info.mtime = kind, mode, size, 0
-    info.uid = info.gid = 0
-    return info
-
-
 def _files_tar(files: Sequence[ImageFile]) -> bytes:
     buf = io.BytesIO()
     dirs: set[str] = set()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with tar_writer(buf) as tar:
         for item in sorted(files, key=lambda f: f.dest):
             parts = item.dest.strip("/").split("/")
             for depth in range(1, len(parts)):
                 parent = "/".join(parts[:depth])
                 if parent not in dirs:
                     dirs.add(parent)
-                    tar.addfile(_info(parent, tarfile.DIRTYPE, 0o755))
-            data = item.source.read_bytes()
-            tar.addfile(
-                _info("/".join(parts), tarfile.REGTYPE, item.mode, len(data)), io.BytesIO(data)
-            )
+                    tar.add_dir(parent)
+            tar.add_bytes("/".join(parts), item.source.read_bytes(), item.mode)
     return buf.getvalue()
 
 
 def _tree_tar(root: Path) -> bytes:
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in sorted(root.rglob("*")):
-            info = tar.gettarinfo(str(path), arcname=str(path.relative_to(root)))
-            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-            if info.isreg():
-                with path.open("rb") as handle:
-                    tar.addfile(info, handle)
-            else:
-                tar.addfile(info)
+    with tar_writer(buf) as tar:
+        tar.add_tree(root)
     return buf.getvalue()
 
 
 def _write_archive(output: Path, index: dict[str, object], blobs: dict[str, bytes]) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
     entries = [("oci-layout", _json({"imageLayoutVersion": "1.0.0"})), ("index.json", _json(index))]
     entries += [(f"blobs/sha256/{d.split(':', 1)[1]}", data) for d, data in sorted(blobs.items())]
-    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+    with tar_writer(output, part_suffix=".tmp") as tar:
         for directory in ("blobs", "blobs/sha256"):
-            tar.addfile(_info(directory, tarfile.DIRTYPE, 0o755))
+            tar.add_dir(directory)
         for name, data in entries:
-            tar.addfile(_info(name, tarfile.REGTYPE, 0o644, len(data)), io.BytesIO(data))
-    os.replace(tmp, output)
+            tar.add_bytes(name, data)

@@ -22,7 +22,6 @@ failCgroupV1: false.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import shutil
@@ -42,6 +41,7 @@ from airlock.bundle.pin import distros, ospackages
 from airlock.bundle.pin.aptroot import ResolvedDeb
 from airlock.errors import AirlockError, CommandError
 from airlock.lab.bundle import gobuild, oci
+from airlock.tarball import tar_writer
 
 KUBE_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.5"  # kubeadm v1.34.4 asks for registry.k8s.io/etcd:3.6.5-0
@@ -519,22 +519,16 @@ def _pack_archives(
 
 def write_tar_gz(path: Path, files: Sequence[tuple[Path, str]]) -> None:
     """A reproducible .tar.gz of executables (root-owned, 0755, fixed mtime)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with (
-        open(tmp, "wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar,
-    ):
+    with tar_writer(
+        path,
+        fmt=tarfile.GNU_FORMAT,
+        gzipped=True,
+        mtime=ARCHIVE_MTIME,
+        owner="root",
+        part_suffix=".tmp",
+    ) as tar:
         for source, arcname in files:
-            info = tarfile.TarInfo(arcname)
-            info.size = source.stat().st_size
-            info.mode = 0o755
-            info.mtime = ARCHIVE_MTIME
-            info.uname = info.gname = "root"
-            with open(source, "rb") as data:
-                tar.addfile(info, data)
-    os.replace(tmp, path)
+            tar.add_file(arcname, source, 0o755)
 
 
 def _manifest_doc(
