@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from airlock.arch import ARCHES, host_arch
 from airlock.errors import AirlockError
 
 PROFILES = ("production", "lab")
@@ -54,7 +55,7 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
         "--arch",
         action="append",
         default=None,
-        choices=("amd64", "arm64"),
+        choices=ARCHES,
         help="architecture to include; repeat for several (default: this machine's)",
     )
     p.add_argument(
@@ -136,7 +137,7 @@ def _add_pin_packages(sub: argparse._SubParsersAction) -> None:
         "--arch",
         action="append",
         default=[],
-        choices=("amd64", "arm64"),
+        choices=ARCHES,
         help="architecture to resolve; the pinned file keeps the others as they were "
         "(default: the manifest's architectures)",
     )
@@ -181,7 +182,7 @@ def build_command(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise AirlockError(f"--jobs {args.jobs}: give at least 1")
     cache_dir = args.cache_dir or state_dir() / "cache" / "bundle"
-    arches = args.arch or [builder.host_arch()]
+    arches = args.arch or [host_arch()]
     extra = []
     manifest_path = args.manifest
     if args.profile == "lab":

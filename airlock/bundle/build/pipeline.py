@@ -7,7 +7,6 @@ lab profile first makes its artifacts locally and writes a manifest pointing at 
 
 from __future__ import annotations
 
-import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -57,11 +56,6 @@ class BuildResult:
 def default_archive(profile: str, kube_version: str) -> Path:
     """Where `airlock bundle build --profile PROFILE` writes its archive by default."""
     return state_dir() / "bundles" / f"airlock-{profile}-{kube_version}.tar"
-
-
-def host_arch() -> str:
-    machine = platform.machine()
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
 def plan(opts: BuildOptions) -> list[ResolvedArtifact]:

@@ -8,7 +8,6 @@ airlock.paths, airlock.arch); pinning and building sit above it.
 
 from airlock.bundle.manifest.load import default_manifest_path, load_manifest
 from airlock.bundle.manifest.model import (
-    ARCHES,
     Artifact,
     Manifest,
     ManifestError,
@@ -19,7 +18,6 @@ from airlock.bundle.manifest.model import (
 )
 
 __all__ = [
-    "ARCHES",
     "Artifact",
     "Manifest",
     "ManifestError",

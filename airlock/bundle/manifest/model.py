@@ -59,11 +59,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airlock.arch import ARCHES
 from airlock.errors import AirlockError
 
 SCHEMA = 1
 KINDS = ("binary", "archive", "image", "deb", "wheel", "file")
-ARCHES = ("amd64", "arm64")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TEMPLATE_FIELDS = re.compile(r"^(version|arch|mirror\.[A-Za-z0-9_-]+)$")

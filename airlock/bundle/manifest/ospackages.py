@@ -45,7 +45,8 @@ from typing import Any
 
 import yaml
 
-from airlock.bundle.manifest.model import ARCHES, ManifestError
+from airlock.arch import ARCHES
+from airlock.bundle.manifest.model import ManifestError
 
 # The pinned files are a few thousand lines; libyaml reads them ~10x faster (every
 # `airlock check` loads the manifest).
