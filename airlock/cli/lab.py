@@ -59,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _lab_up(args: argparse.Namespace) -> int:
-    from airlock.lab import Lab, LabSpec
+    from airlock.lab.hosts import Lab
+    from airlock.lab.spec import LabSpec
 
     spec = LabSpec(
         name=args.name,
@@ -81,13 +82,13 @@ def _lab_up(args: argparse.Namespace) -> int:
 
 
 def _lab_spec_by_name(name: str) -> object:
-    from airlock.lab import LabSpec
+    from airlock.lab.spec import LabSpec
 
     return LabSpec(name=name, masters=1, workers=0)
 
 
 def _lab_down(args: argparse.Namespace) -> int:
-    from airlock.lab import Lab
+    from airlock.lab.hosts import Lab
 
     removed = Lab(_lab_spec_by_name(args.name)).down()  # type: ignore[arg-type]
     for line in removed:
@@ -97,7 +98,7 @@ def _lab_down(args: argparse.Namespace) -> int:
 
 
 def _lab_status(args: argparse.Namespace) -> int:
-    from airlock.lab import Lab
+    from airlock.lab.hosts import Lab
 
     rows = Lab(_lab_spec_by_name(args.name)).status()  # type: ignore[arg-type]
     if not rows:
@@ -110,7 +111,8 @@ def _lab_status(args: argparse.Namespace) -> int:
 
 
 def _lab_ssh(args: argparse.Namespace) -> int:
-    from airlock.lab import Lab, exec_ssh
+    from airlock.lab.hosts import Lab
+    from airlock.lab.ssh import exec_ssh
 
     argv = Lab(_lab_spec_by_name(args.name)).ssh_argv(args.host, args.command)  # type: ignore[arg-type]
     exec_ssh(argv)

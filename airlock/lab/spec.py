@@ -1,0 +1,106 @@
+"""A lab's shape: its name, hosts and addresses, and where its state and inventory live."""
+
+from __future__ import annotations
+
+import ipaddress
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from airlock.errors import AirlockError
+from airlock.paths import project_root, state_dir
+
+LABEL = "io.airlock.lab"
+MAX_MASTERS = 9
+MAX_WORKERS = 40
+MASTER_OFFSET = 10  # m1 is .11
+WORKER_OFFSET = 20  # w1 is .21
+VIP_OFFSET = 250
+BOOT_DEADLINE_S = 90.0
+
+
+@dataclass(frozen=True)
+class LabHost:
+    name: str
+    role: str  # "master" or "worker"
+    ip: str
+
+
+@dataclass
+class LabSpec:
+    name: str = "lab"
+    masters: int = 3
+    workers: int = 2
+    subnet: str = ""
+    internal: bool = False
+    inventory_dir: Path | None = None
+    hosts: list[LabHost] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _validate_name(self.name)
+        if not 1 <= self.masters <= MAX_MASTERS:
+            raise AirlockError(f"--masters {self.masters}: give 1 to {MAX_MASTERS}")
+        if not 0 <= self.workers <= MAX_WORKERS:
+            raise AirlockError(f"--workers {self.workers}: give 0 to {MAX_WORKERS}")
+        self.subnet = self.subnet or default_subnet(self.name)
+        net = _parse_subnet(self.subnet)
+        base = net.network_address
+        self.hosts = [
+            LabHost(f"m{i}", "master", str(base + MASTER_OFFSET + i))
+            for i in range(1, self.masters + 1)
+        ] + [
+            LabHost(f"w{i}", "worker", str(base + WORKER_OFFSET + i))
+            for i in range(1, self.workers + 1)
+        ]
+        if self.inventory_dir is None:
+            self.inventory_dir = (
+                project_root() / "inventories" / "lab"
+                if self.name == "lab"
+                else state_dir() / "labs" / self.name / "inventory"
+            )
+
+    @property
+    def network(self) -> str:
+        return f"airlock-{self.name}"
+
+    @property
+    def vip(self) -> str:
+        return str(_parse_subnet(self.subnet).network_address + VIP_OFFSET)
+
+    def container(self, host: LabHost | str) -> str:
+        return f"airlock-{self.name}-{host if isinstance(host, str) else host.name}"
+
+    def volume(self, host: LabHost) -> str:
+        return f"{self.container(host)}-containerd"
+
+
+def _validate_name(name: str) -> None:
+    if not name or not all(c.isalnum() or c == "-" for c in name) or len(name) > 30:
+        raise AirlockError(
+            f"lab name {name!r}: use up to 30 letters, digits and '-' (e.g. lab, mol-etcd)"
+        )
+
+
+def _parse_subnet(subnet: str) -> ipaddress.IPv4Network:
+    try:
+        net = ipaddress.IPv4Network(subnet)
+    except ValueError as exc:
+        raise AirlockError(
+            f"--subnet {subnet}: not an IPv4 network ({exc}); e.g. 10.77.10.0/24"
+        ) from exc
+    if net.prefixlen != 24:
+        raise AirlockError(f"--subnet {subnet}: the lab uses a /24; e.g. 10.77.10.0/24")
+    return net
+
+
+def default_subnet(name: str) -> str:
+    """10.77.10.0/24 for the default lab; a stable per-name /24 for any other."""
+    if name == "lab":
+        return "10.77.10.0/24"
+    return f"10.77.{20 + zlib.crc32(name.encode()) % 230}.0/24"
+
+
+def lab_dir(name: str) -> Path:
+    path = state_dir() / "labs" / name
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
