@@ -1,6 +1,6 @@
 """Fetch registry images pinned by digest into OCI archives, with skopeo.
 
-A manifest entry of kind image with `ref` + `digest` (see airlock/bundle/manifest.py)
+A manifest entry of kind image with `ref` + `digest` (see airlock/bundle/manifest/model.py)
 becomes, per architecture, one OCI archive named as the hosts' containerd must import it:
 
 1. `skopeo inspect --raw docker://REF@DIGEST`: the manifest (or multi-arch index) the
@@ -11,7 +11,7 @@ becomes, per architecture, one OCI archive named as the hosts' containerd must i
    digest is verified by containers/image); a single-arch pin must be for ARCH.
 3. The archive is rewritten with fixed tar metadata and `index.json` annotated with
    `io.containerd.image.name` (the name kubeadm pulls) and `org.opencontainers.image.ref.name`
-   (the tag), as airlock/bundle/oci.py does for the lab images, so
+   (the tag), as airlock/lab/bundle/oci.py does for the lab images, so
    `ctr -n k8s.io images import` names it exactly. Its sha256 then goes into the bundle's
    MANIFEST.json and SHA256SUMS like every other member.
 

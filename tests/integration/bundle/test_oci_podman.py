@@ -1,4 +1,4 @@
-"""An image assembled by airlock.bundle.oci loads into a real container engine under the
+"""An image assembled by airlock.lab.bundle.oci loads into a real container engine under the
 name kubeadm expects, and runs."""
 
 from __future__ import annotations

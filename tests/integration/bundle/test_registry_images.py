@@ -1,7 +1,7 @@
 """Registry images pinned by digest, fetched by the builder from a real registry on loopback.
 
 Debian's `docker-registry` (distribution 2.8) serves HTTPS on 127.0.0.1 with a certificate
-from a CA made here. Two small images built with airlock/bundle/oci.py (amd64, arm64) are
+from a CA made here. Two small images built with airlock/lab/bundle/oci.py (amd64, arm64) are
 pushed with skopeo, and a multi-arch OCI index over both is PUT through the registry API,
 as registry.k8s.io serves its images. The builder then fetches by the index digest, per
 architecture, into OCI archives named for containerd; a wrong digest is refused and named.

@@ -1,6 +1,6 @@
 """airlock.cluster.containerd_image: archive parsing, the import decision, the module.
 
-Archives are real ones, written by airlock.bundle.oci (what the bundle ships). The module
+Archives are real ones, written by airlock.lab.bundle.oci (what the bundle ships). The module
 runs against a stand-in `ctr` (a small script keeping its image list in a JSON file), so
 these tests need no containerd; tests/integration/containerd runs it against a real one.
 """
