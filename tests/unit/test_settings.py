@@ -1,12 +1,15 @@
 """The settings stay consistent across the roles, their specs, their docs and the bundle.
 
 Each role's meta/argument_specs.yml is the source of its settings (type, choices, default,
-description); defaults/main.yml must say the same.
+description); defaults/main.yml must say the same, and the README tables are generated
+from the specs by scripts/gen-settings-docs.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from airlock.inventory import known_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = sorted(p.parent.parent.name for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
+GENERATOR = ROOT / "scripts" / "gen-settings-docs"
 
 
 def _defaults(role: str) -> dict:
@@ -159,6 +163,19 @@ def test_the_scan_finds_variables() -> None:
     assert {"etcd_client_port", "loadbalancer_port", "airlock_api_port"} <= set(used)
     assert "etcd_install" not in used  # a tag, not a variable
     assert registered
+
+
+# --- the READMEs' settings tables are generated from the specs
+
+
+def test_settings_docs_are_generated_from_the_specs() -> None:
+    result = subprocess.run(
+        [sys.executable, GENERATOR, "--check"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, (
+        "a README's settings table differs from the argument specs; run "
+        f".venv/bin/python scripts/gen-settings-docs and commit the result:\n{result.stderr}"
+    )
 
 
 def test_default_kubernetes_version_is_the_one_the_bundle_pins() -> None:
