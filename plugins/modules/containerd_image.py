@@ -94,9 +94,9 @@ EXAMPLES = r"""
   airlock.cluster.containerd_image:
     path: /opt/airlock/artifacts/images/amd64/pause_3.10.1.oci.tar
 
-- name: Import every image fetched from the bundle
+- name: Import every image of the host's artifact map (airlock.cluster.bundle_artifacts)
   airlock.cluster.containerd_image:
-    path: "{{ _archives.files | map(attribute='path') | sort }}"
+    path: "{{ ansible_facts['airlock_images'] | dict2items | map(attribute='value') | sort }}"
     namespace: k8s.io
     platform: linux/amd64
     snapshotter: overlayfs
