@@ -102,6 +102,7 @@ import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.airlock.cluster.plugins.module_utils.command import Command, find_program
 
 LISTEN = "0A"
 
@@ -224,12 +225,10 @@ def disk_problems(min_free_gb: dict[str, Any]) -> list[str]:
 
 
 def interface_network(module: AnsibleModule, ip: str) -> ipaddress.IPv4Network | None:
-    ip_bin = module.get_bin_path("ip")
+    ip_bin = find_program(module, "ip", required=False)
     if ip_bin is None:
         return None
-    rc, out, _ = module.run_command(
-        [ip_bin, "-j", "-4", "addr", "show"], environ_update={"LC_ALL": "C"}
-    )
+    rc, out, _ = Command(module, ip_bin).run(["-j", "-4", "addr", "show"])
     if rc != 0:
         return None
     for link in json.loads(out or "[]"):
