@@ -7,12 +7,16 @@ through ansible-runner against this machine (a local connection on loopback, no 
 
 from __future__ import annotations
 
+import socket
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airlock.check import PREFLIGHT_MODULE, PYTHON_MISSING, _event_problems
+from airlock.check import PREFLIGHT_MODULE, PYTHON_MISSING, _event_problems, host_problems
+from airlock.inventory import load_inventory
+from tests.inventory_factory import write_inventory
 
 PORT_PROBLEM = (
     "host m2: port 2380/tcp is in use by python3 (pid 7); stop it or move it to another port"
@@ -90,3 +94,41 @@ def test_event_problems(event: dict[str, Any], expected: list[str]) -> None:
 def test_the_python3_check_prints_what_check_py_looks_for() -> None:
     playbook = Path(__file__).resolve().parents[2] / "playbooks" / "check.yml"
     assert f"echo '{PYTHON_MISSING}'; exit 1" in playbook.read_text()
+
+
+def _local_inventory(directory: Path, **settings: Any) -> Path:
+    host = {
+        "ip": "127.0.0.1",
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "ansible_become": False,  # the play becomes root; here the tests' user is enough
+    }
+    hosts = {
+        "all": {
+            "hosts": {"m1": host},
+            "children": {g: {"hosts": {"m1": None}} for g in ("etcd", "kube_control_plane", "lb")},
+        }
+    }
+    group_vars = {"airlock_cluster_name": "unit", "airlock_min_free_gb": 0, **settings}
+    return write_inventory(directory, hosts, group_vars)
+
+
+def test_check_takes_ports_from_the_role_settings_and_reads_the_module_result(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        # etcd_peer_port set in the inventory, etcd_client_port from role etcd's defaults.
+        inventory = load_inventory(_local_inventory(tmp_path / "inv", etcd_peer_port=port))
+        problems, result = host_problems(inventory)
+    oks = [e["event_data"] for e in result.events if e["event"] == "runner_on_ok"]
+    preflight = [d["res"] for d in oks if d.get("resolved_action") == PREFLIGHT_MODULE]
+    assert len(preflight) == 1, f"see {result.run_dir}"
+    ports = [p["port"] for p in preflight[0]["invocation"]["module_args"]["ports"]]
+    assert ports == [2379, port, 6443, 10257, 10259, 10250, 8443]
+    mine = [str(p) for p in problems if f"port {port}/" in str(p)]
+    assert len(mine) == 1 and mine[0].startswith(f"host m1: port {port}/tcp is in use by "), mine
+    assert mine[0].endswith("; stop it or move it to another port")
+    assert not [p for p in problems if "was not checked" in p.what or "failed" in p.what], problems
