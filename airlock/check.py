@@ -11,8 +11,10 @@ from airlock.inventory import Inventory, Problem, known_settings, load_inventory
 from airlock.paths import project_root
 from airlock.runner import RunRequest, RunResult, failure_message, run_playbook
 
-PYTHON_TASK = "Check that python3 is installed"
-PREFLIGHT_TASK = "Check OS, swap, ports, disk, clock and network"
+# What playbooks/check.yml's results are recognised by (never by task names): the module
+# that checks a host, and the line its raw python3 check prints when python3 is missing.
+PREFLIGHT_MODULE = "airlock.cluster.host_preflight"
+PYTHON_MISSING = "airlock-check: no python3"
 
 
 def static_problems(inventory: Path) -> tuple[Inventory, list[Problem]]:
@@ -80,9 +82,13 @@ def _event_problems(event: dict[str, Any], max_skew: float, answered: set[str]) 
     if kind == "runner_on_failed":
         answered.add(host)
         return [_failed_problem(subject, data.get("task", ""), res)]
-    if kind == "runner_on_ok" and data.get("task") == PREFLIGHT_TASK:
+    if kind == "runner_on_ok" and _module(data) == PREFLIGHT_MODULE:
         answered.add(host)
-        found = [Problem(subject, *_split(line)) for line in res.get("problems") or []]
+        found = [
+            Problem(subject, check["message"], check["fix"] or "see the message")
+            for check in res.get("checks") or []
+            if not check.get("ok")
+        ]
         skew = _clock_skew(event, res)
         if skew is not None and abs(skew) > max_skew:
             found.append(
@@ -97,10 +103,15 @@ def _event_problems(event: dict[str, Any], max_skew: float, answered: set[str]) 
     return []
 
 
+def _module(data: dict[str, Any]) -> str:
+    """The module a task ran, by its full name (ansible-runner's event data)."""
+    return str(data.get("resolved_action") or data.get("task_action") or "")
+
+
 def _failed_problem(subject: str, task: str, res: dict[str, Any]) -> Problem:
     message = failure_message(res)
     lowered = message.lower()
-    if task == PYTHON_TASK:
+    if PYTHON_MISSING in str(res.get("stdout") or ""):
         return Problem(subject, "has no python3", "install python3 on it (apt-get install python3)")
     if "sudo" in lowered or "become" in lowered or "privilege" in lowered:
         return Problem(
@@ -113,11 +124,6 @@ def _failed_problem(subject: str, task: str, res: dict[str, Any]) -> Problem:
         f"check task '{task}' failed: {message}",
         "fix what the message says and run airlock check again",
     )
-
-
-def _split(line: str) -> tuple[str, str]:
-    what, _, fix = line.partition("; ")
-    return what, fix or "see the message"
 
 
 def _clock_skew(event: dict[str, Any], res: dict[str, Any]) -> float | None:

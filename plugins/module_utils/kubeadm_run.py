@@ -1,6 +1,7 @@
 """Running kubeadm/kubectl from airlock's modules, and writing private files atomically.
 
-Kept apart from module_utils/kubeadm.py, which is pure and testable without Ansible.
+Kept apart from module_utils/kubeadm.py, which is pure and testable without Ansible; the
+programs run through module_utils/command.py like every other module's.
 """
 
 from __future__ import annotations
@@ -9,28 +10,21 @@ import os
 import tempfile
 from typing import Any
 
+from ansible_collections.airlock.cluster.plugins.module_utils.command import Command
+
+#: Where a bundle install puts kubeadm and kubectl, besides PATH.
 SEARCH_DIRS = ["/usr/local/bin", "/usr/bin"]
-ERROR_TAIL = 3000
 
 
-class Kubeadm:
-    """A program (kubeadm, kubectl) run without a shell, with LC_ALL=C, failing clearly."""
+class Kubeadm(Command):
+    """kubeadm or kubectl (a path, or a name on PATH, /usr/local/bin or /usr/bin).
+
+    ``run(args, what=...)`` fails the module with a clear message on a non-zero exit;
+    without ``what`` the caller reads the exit code itself.
+    """
 
     def __init__(self, module: Any, program: str) -> None:
-        self.module = module
-        self.path = module.get_bin_path(program, required=True, opt_dirs=SEARCH_DIRS)
-
-    def run(
-        self, args: list[str], what: str, check: bool = True, hint: str = ""
-    ) -> tuple[int, str, str]:
-        rc, out, err = self.module.run_command(
-            [self.path, *args], environ_update={"LC_ALL": "C"}, check_rc=False
-        )
-        if rc != 0 and check:
-            detail = (err or out).strip()[-ERROR_TAIL:]
-            msg = f"{what} failed (exit {rc}): {detail}"
-            self.module.fail_json(msg=msg + (f"; {hint}" if hint else ""), rc=rc)
-        return rc, out, err
+        super().__init__(module, program, opt_dirs=SEARCH_DIRS)
 
 
 def write_private(module: Any, path: str, content: str) -> bool:

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.airlock.cluster.plugins.module_utils.command import Command
 from ansible_collections.airlock.cluster.plugins.module_utils.containerd import (
     Archive,
     ArchiveError,
@@ -144,22 +145,20 @@ def build_module() -> AnsibleModule:
 
 
 class Ctr:
-    """ctr with the module's address and namespace; every call without a shell."""
+    """ctr with the module's address and namespace, run through the shared Command."""
 
     def __init__(self, module: AnsibleModule) -> None:
         self.module = module
         params = module.params
-        program = params["ctr"]
-        if "/" in program:
-            self.binary = program
-        else:
-            self.binary = module.get_bin_path(program, required=True)
-        self.base = [self.binary, "--address", params["address"]]
-        self.base += ["--namespace", params["namespace"]]
+        self.command = Command(
+            module,
+            params["ctr"],
+            base_args=["--address", params["address"], "--namespace", params["namespace"]],
+        )
 
     def run(self, *args: str) -> tuple[int, str, str]:
         # ctr's global options (--connect-timeout) come first in args, before the command.
-        return self.module.run_command([*self.base, *args], environ_update={"LC_ALL": "C"})
+        return self.command.run(args)
 
     def images(self) -> dict[str, str]:
         """{reference: digest} of the namespace; fails the module if containerd is down."""

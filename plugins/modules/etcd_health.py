@@ -10,10 +10,12 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.airlock.cluster.plugins.module_utils.etcd import (
-    CONNECTION_ARGUMENT_SPEC,
     ClusterHealth,
-    Etcdctl,
     wait_until,
+)
+from ansible_collections.airlock.cluster.plugins.module_utils.etcd_run import (
+    CONNECTION_ARGUMENT_SPEC,
+    Etcdctl,
 )
 
 DOCUMENTATION = r"""

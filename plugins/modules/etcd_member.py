@@ -10,15 +10,17 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.airlock.cluster.plugins.module_utils.etcd import (
-    CONNECTION_ARGUMENT_SPEC,
-    Etcdctl,
-    EtcdctlError,
     Member,
-    fail_etcdctl,
     find_member,
     initial_cluster,
     removal_blocker,
     wait_until,
+)
+from ansible_collections.airlock.cluster.plugins.module_utils.etcd_run import (
+    CONNECTION_ARGUMENT_SPEC,
+    Etcdctl,
+    EtcdctlError,
+    fail_etcdctl,
 )
 
 DOCUMENTATION = r"""

@@ -13,11 +13,13 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.airlock.cluster.plugins.module_utils.etcd import (
+    sha256_file,
+)
+from ansible_collections.airlock.cluster.plugins.module_utils.etcd_run import (
     CONNECTION_ARGUMENT_SPEC,
     Etcdctl,
     EtcdctlError,
     fail_etcdctl,
-    sha256_file,
 )
 
 DOCUMENTATION = r"""

@@ -75,8 +75,38 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+checks:
+  description:
+    - Every check made, in this order - C(os), C(swap), one C(port) per port, one C(disk)
+      per path, C(ip) and C(vip) - each with its result. C(airlock check) reads these.
+  type: list
+  elements: dict
+  returned: always
+  contains:
+    check:
+      description: Which check - V(os), V(swap), V(port), V(disk), V(ip) or V(vip).
+      type: str
+    ok:
+      description: Whether the host passed it.
+      type: bool
+    message:
+      description: What was found, for example "port 2380/tcp is in use by python3 (pid 7)".
+      type: str
+    fix:
+      description: How to fix it; empty when the check passed.
+      type: str
+    port:
+      description: The port (C(port) checks only).
+      type: int
+    path:
+      description: The path (C(disk) checks only).
+      type: str
+  sample:
+    - {check: os, ok: true, message: OS debian-12 is supported, fix: ""}
 problems:
-  description: One line per problem, "what is wrong; how to fix it". Empty when the host is fit.
+  description:
+    - The failed checks, one line each, "what is wrong; how to fix it". Empty when the host
+      is fit.
   type: list
   elements: str
   returned: always
@@ -102,6 +132,7 @@ import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.airlock.cluster.plugins.module_utils.command import Command, find_program
 
 LISTEN = "0A"
 
@@ -189,47 +220,58 @@ def socket_owners(inodes: set[str]) -> set[str]:
     return owners
 
 
-def port_problems(ports: list[dict[str, Any]]) -> list[str]:
-    problems = []
+def check(name: str, ok: bool, message: str, fix: str = "", **extra: Any) -> dict[str, Any]:
+    """One result: which check, whether it passed, what was found and, when not, the fix."""
+    return {"check": name, "ok": ok, "message": message, "fix": "" if ok else fix, **extra}
+
+
+def port_checks(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    checks = []
     listening = listening_inodes()
     for entry in ports:
-        inodes = listening.get(entry["port"])
+        port = entry["port"]
+        inodes = listening.get(port)
         if not inodes:
+            checks.append(check("port", True, f"port {port}/tcp is free", port=port))
             continue
         owners = socket_owners(inodes)
         allowed = set(entry.get("owners") or [])
-        if owners and all(o.split(" (pid")[0] in allowed for o in owners):
-            continue
         who = ", ".join(sorted(owners)) or "an unknown process"
-        problems.append(
-            f"port {entry['port']}/tcp is in use by {who}; stop it or move it to another port"
+        if owners and all(o.split(" (pid")[0] in allowed for o in owners):
+            message = f"port {port}/tcp is held by {who}, which airlock runs there"
+            checks.append(check("port", True, message, port=port))
+            continue
+        checks.append(
+            check(
+                "port",
+                False,
+                f"port {port}/tcp is in use by {who}",
+                "stop it or move it to another port",
+                port=port,
+            )
         )
-    return problems
+    return checks
 
 
-def disk_problems(min_free_gb: dict[str, Any]) -> list[str]:
-    problems = []
+def disk_checks(min_free_gb: dict[str, Any]) -> list[dict[str, Any]]:
+    checks = []
     for path, minimum in sorted(min_free_gb.items()):
         probe = path
         while not os.path.exists(probe) and probe not in ("/", ""):
             probe = os.path.dirname(probe)
         stats = os.statvfs(probe or "/")
         free_gb = stats.f_bavail * stats.f_frsize / 2**30
-        if free_gb < float(minimum):
-            problems.append(
-                f"{path} has {free_gb:.1f} GiB free, needs {float(minimum):.0f} GiB; "
-                "free space or grow the filesystem"
-            )
-    return problems
+        message = f"{path} has {free_gb:.1f} GiB free, needs {float(minimum):.0f} GiB"
+        ok = free_gb >= float(minimum)
+        checks.append(check("disk", ok, message, "free space or grow the filesystem", path=path))
+    return checks
 
 
 def interface_network(module: AnsibleModule, ip: str) -> ipaddress.IPv4Network | None:
-    ip_bin = module.get_bin_path("ip")
+    ip_bin = find_program(module, "ip", required=False)
     if ip_bin is None:
         return None
-    rc, out, _ = module.run_command(
-        [ip_bin, "-j", "-4", "addr", "show"], environ_update={"LC_ALL": "C"}
-    )
+    rc, out, _ = Command(module, ip_bin).run(["-j", "-4", "addr", "show"])
     if rc != 0:
         return None
     for link in json.loads(out or "[]"):
@@ -239,46 +281,75 @@ def interface_network(module: AnsibleModule, ip: str) -> ipaddress.IPv4Network |
     return None
 
 
-def network_problems(module: AnsibleModule, ip: str | None, vip: str | None) -> list[str]:
+def network_checks(module: AnsibleModule, ip: str | None, vip: str | None) -> list[dict[str, Any]]:
     if not ip:
         return []
     net = interface_network(module, ip)
     if net is None:
         return [
-            f"ip {ip} is not assigned to any interface of this host; "
-            "set `ip` to one of the host's own addresses"
+            check(
+                "ip",
+                False,
+                f"ip {ip} is not assigned to any interface of this host",
+                "set `ip` to one of the host's own addresses",
+            )
         ]
-    if vip and ipaddress.IPv4Address(vip) not in net:
-        return [
-            f"airlock_api_vip {vip} is outside this host's network {net}; "
-            f"choose a free address in {net}"
-        ]
-    return []
+    checks = [check("ip", True, f"ip {ip} is on this host, in the network {net}")]
+    if vip:
+        inside = ipaddress.IPv4Address(vip) in net
+        where = "inside" if inside else "outside"
+        message = f"airlock_api_vip {vip} is {where} this host's network {net}"
+        checks.append(check("vip", inside, message, f"choose a free address in {net}"))
+    return checks
 
 
 def preflight(module: AnsibleModule) -> dict[str, Any]:
     params = module.params
-    problems: list[str] = []
     release = os_release()
-    if release not in params["supported_os"]:
-        problems.append(
-            f"OS {release} is not supported; use one of {', '.join(params['supported_os'])}"
+    supported = params["supported_os"]
+    checks = [
+        check(
+            "os",
+            release in supported,
+            f"OS {release} is {'' if release in supported else 'not '}supported",
+            f"use one of {', '.join(supported)}",
         )
+    ]
     swap = swap_kb()
-    if swap and not params["swap_allowed"]:
-        problems.append(
-            f"swap is on ({swap // 1024} MiB); turn it off (swapoff -a and remove it "
-            "from /etc/fstab) or let airlock do it (airlock_disable_swap: true)"
+    if not swap:
+        checks.append(check("swap", True, "swap is off"))
+    elif params["swap_allowed"]:
+        checks.append(check("swap", True, f"swap is on ({swap // 1024} MiB); airlock turns it off"))
+    else:
+        checks.append(
+            check(
+                "swap",
+                False,
+                f"swap is on ({swap // 1024} MiB)",
+                "turn it off (swapoff -a and remove it from /etc/fstab) or let airlock do it "
+                "(airlock_disable_swap: true)",
+            )
         )
-    problems += port_problems(params["ports"])
-    problems += disk_problems(params["min_free_gb"])
-    problems += network_problems(module, params["ip"], params["vip"])
-    return {"problems": problems, "os": release, "swap_kb": swap, "host_time": time.time()}
+    checks += port_checks(params["ports"])
+    checks += disk_checks(params["min_free_gb"])
+    checks += network_checks(module, params["ip"], params["vip"])
+    problems = [f"{c['message']}; {c['fix']}" for c in checks if not c["ok"]]
+    return {
+        "checks": checks,
+        "problems": problems,
+        "os": release,
+        "swap_kb": swap,
+        "host_time": time.time(),
+    }
+
+
+def run_module(module: AnsibleModule) -> dict[str, Any]:
+    return {"changed": False, **preflight(module)}
 
 
 def main() -> None:
     module = build_module()
-    module.exit_json(changed=False, **preflight(module))
+    module.exit_json(**run_module(module))
 
 
 if __name__ == "__main__":

@@ -168,8 +168,6 @@ def registered(module: AnsibleModule) -> bool | None:
     kubectl = Kubeadm(module, module.params["kubectl"])
     rc, out, err = kubectl.run(
         ["--kubeconfig", KUBELET_CONF, "get", "node", name, "-o", "name", "--request-timeout=20s"],
-        what="kubectl get node",
-        check=False,
     )
     if rc == 0 and out.strip() == f"node/{name}":
         return True

@@ -1,4 +1,4 @@
-"""Pure logic of module_utils/etcd.py, as tables of cases."""
+"""Pure logic of module_utils/etcd.py as tables of cases, and etcd_run's offline-tool choice."""
 
 from __future__ import annotations
 
@@ -6,16 +6,20 @@ import pytest
 from ansible_collections.airlock.cluster.plugins.module_utils.etcd import (
     ClusterHealth,
     EndpointState,
-    Etcdctl,
-    EtcdctlError,
     Member,
     error_text,
     find_member,
     initial_cluster,
+    json_list,
     parse_members,
     parse_status,
+    parse_version,
     removal_blocker,
     status_failures,
+)
+from ansible_collections.airlock.cluster.plugins.module_utils.etcd_run import (
+    Etcdctl,
+    EtcdctlError,
 )
 
 
@@ -69,6 +73,31 @@ def test_removal_blocker(specs, healthy, target, expected):
 )
 def test_error_text(stderr, expected):
     assert error_text(stderr) == expected
+
+
+@pytest.mark.parametrize(
+    ("out", "expected"),
+    [
+        ("etcdctl version: 3.4.23\nAPI version: 3.4\n", (3, 4)),
+        ("etcdctl version: 3.6.5\nAPI version: 3.6\n", (3, 6)),
+        ("", (0, 0)),
+    ],
+)
+def test_parse_version(out, expected):
+    assert parse_version(out) == expected
+
+
+@pytest.mark.parametrize(
+    ("out", "expected"),
+    [
+        ('[{"Endpoint": "a"}]', [{"Endpoint": "a"}]),
+        ("", []),
+        ("not json", []),
+        ('{"Endpoint": "a"}', []),
+    ],
+)
+def test_json_list(out, expected):
+    assert json_list(out) == expected
 
 
 def test_parse_members_converts_ids_to_hex_and_marks_learners():
@@ -155,7 +184,7 @@ class _FakeModule:
         self._version = etcdctl_version
         self._etcdutl = etcdutl
 
-    def get_bin_path(self, name: str, required: bool = False) -> str | None:
+    def get_bin_path(self, name: str, required: bool = False, opt_dirs=None) -> str | None:
         return {"etcdctl": "/usr/bin/etcdctl", "etcdutl": self._etcdutl}.get(name)
 
     def run_command(self, argv, environ_update=None, check_rc=False):

@@ -1,23 +1,16 @@
-"""Pure functions of the role's loadbalancer_vip_probe module (ARP frames, addressing)."""
+"""airlock.cluster.loadbalancer_vip_probe: its pure functions (ARP frames, addressing), and
+the module in-process against this machine's own `ip` on loopback (no ARP)."""
 
 from __future__ import annotations
 
-import importlib.util
+import shutil
 import socket
 import struct
-import sys
-from pathlib import Path
 
 import pytest
+from ansible_collections.airlock.cluster.plugins.modules import loadbalancer_vip_probe as probe
 
-MODULE = (
-    Path(__file__).resolve().parents[3] / "roles/loadbalancer/library/loadbalancer_vip_probe.py"
-)
-_spec = importlib.util.spec_from_file_location("loadbalancer_vip_probe", MODULE)
-assert _spec and _spec.loader
-probe = importlib.util.module_from_spec(_spec)
-sys.modules["loadbalancer_vip_probe"] = probe
-_spec.loader.exec_module(probe)
+from tests.module_harness import ModuleFailed, run_module
 
 MAC = bytes.fromhex("0a0b0c0d0e0f")
 IP_ADDR_JSON = [
@@ -82,3 +75,28 @@ def test_find_address_and_local_addresses() -> None:
 )
 def test_vip_in_network(address: str, prefix: int, vip: str, network: str, usable: bool) -> None:
     assert probe.vip_in_network(address, prefix, vip) == (network, usable)
+
+
+@pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2's ip")
+@pytest.mark.parametrize(
+    ("vip", "in_network", "is_local"),
+    [("127.0.0.250", True, False), ("127.0.0.1", True, True), ("192.0.2.7", False, False)],
+)
+def test_module_reports_addressing_on_loopback(vip, in_network, is_local):
+    result = run_module(probe, {"address": "127.0.0.1", "vip": vip, "arp": False})
+    assert result["changed"] is False
+    assert (result["interface"], result["network"]) == ("lo", "127.0.0.0/8")
+    assert (result["vip_in_network"], result["vip_is_local"]) == (in_network, is_local)
+    assert result["answered"] is False and result["answered_by"] == ""
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"address": "127.0.0.1", "vip": "api.example"}, "vip: 'api.example' is not an IPv4"),
+        ({"address": "192.0.2.1", "vip": "192.0.2.2"}, "192.0.2.1 is not configured on any"),
+    ],
+)
+def test_module_fails_with_a_clear_message(params, message):
+    with pytest.raises(ModuleFailed, match=message):
+        run_module(probe, {**params, "arp": False})

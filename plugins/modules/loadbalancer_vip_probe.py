@@ -1,7 +1,11 @@
 #!/usr/bin/python
-# Copyright: airlock contributors
+# Copyright: airlock developers
 # Apache-2.0
-"""Read-only probe: where a host's address lives, whether a VIP fits its subnet, who answers ARP."""
+"""Ansible module airlock.cluster.loadbalancer_vip_probe: does a VIP fit here, does anyone hold it?
+
+Read-only: where a host's address lives, whether a VIP fits its subnet, who answers ARP.
+The loadbalancer role's preflight and configure phases call it.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.airlock.cluster.plugins.module_utils.command import Command
 
 DOCUMENTATION = r"""
 ---
@@ -27,6 +32,8 @@ description:
     requests for O(vip) on that interface from O(address) and reports whether any machine
     answered (an address already in use).
   - Never changes anything; it is safe in check mode.
+version_added: "0.1.0"
+author: airlock developers
 options:
   address:
     description: The host's own IPv4 address on the network the VIP belongs to.
@@ -53,12 +60,11 @@ attributes:
     support: full
   diff_mode:
     support: none
-author: airlock contributors
 """
 
 EXAMPLES = r"""
 - name: Probe the API VIP from the first load balancer
-  loadbalancer_vip_probe:
+  airlock.cluster.loadbalancer_vip_probe:
     address: "{{ ip }}"
     vip: "{{ loadbalancer_vip }}"
   register: _probe
@@ -192,20 +198,14 @@ def build_module() -> AnsibleModule:
     )
 
 
-def main() -> None:
-    module = build_module()
+def run_module(module: AnsibleModule) -> dict[str, Any]:
     p = module.params
     for key in ("address", "vip"):
         try:
             ipaddress.IPv4Address(p[key])
         except ValueError:
             module.fail_json(msg=f"{key}: {p[key]!r} is not an IPv4 address")
-    ip_bin = module.get_bin_path("ip", required=True)
-    rc, out, err = module.run_command(
-        [ip_bin, "-j", "addr", "show"], environ_update={"LC_ALL": "C"}
-    )
-    if rc != 0:
-        module.fail_json(msg=f"ip -j addr show failed: {err.strip()}", rc=rc)
+    _rc, out, _err = Command(module, "ip").run(["-j", "addr", "show"], what="ip -j addr show")
     addr_json = json.loads(out)
     found = find_address(addr_json, p["address"])
     if found is None:
@@ -224,15 +224,20 @@ def main() -> None:
         answered_by = arp_probe(
             interface, mac, p["address"], p["vip"], count=p["count"], timeout=p["timeout"]
         )
-    module.exit_json(
-        changed=False,
-        interface=interface,
-        network=network,
-        vip_in_network=in_network,
-        vip_is_local=is_local,
-        answered=bool(answered_by),
-        answered_by=answered_by,
-    )
+    return {
+        "changed": False,
+        "interface": interface,
+        "network": network,
+        "vip_in_network": in_network,
+        "vip_is_local": is_local,
+        "answered": bool(answered_by),
+        "answered_by": answered_by,
+    }
+
+
+def main() -> None:
+    module = build_module()
+    module.exit_json(**run_module(module))
 
 
 if __name__ == "__main__":
