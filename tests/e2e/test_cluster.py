@@ -1,18 +1,20 @@
 """What a user expects of a deployed cluster, asserted on the real thing.
 
-Order matters: the idempotent re-deploy runs before the first control-plane host is
-stopped (a deploy needs every host), and the failover test comes last.
+Order matters: services killed hard must be back before the idempotent re-deploy (which
+then also proves they came back unchanged), the re-deploy runs before the first
+control-plane host is stopped (a deploy needs every host), and the failover test comes last.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, VENV_BIN, run_airlock
 from tests.e2e.conftest import LAB, TOOLBOX, Cluster, deploy
 
 pytestmark = pytest.mark.e2e
@@ -161,6 +163,79 @@ def test_a_service_resolves_by_its_dns_name_and_answers(cluster: Cluster, web: d
     assert web["service_ip"] in str(lookup)
     body = _http_get(cluster, f"web.{NAMESPACE}", 80)
     assert "200 OK" in body and body.rstrip().endswith("web")
+
+
+def _on(host: str, *command: str) -> str:
+    return run_airlock("lab", "ssh", "--name", LAB, host, "--", *command, check=True).stdout
+
+
+def _unit_state(host: str, unit: str) -> tuple[str, int]:
+    out = _on(host, "systemctl", "show", "-p", "ActiveState", "-p", "NRestarts", unit)
+    props = dict(line.split("=", 1) for line in out.split())
+    return props["ActiveState"], int(props["NRestarts"])
+
+
+def _vip_holders() -> list[str]:
+    argv = [str(VENV_BIN / "python"), str(ROOT / "benchmarks" / "vip_failover.py")]
+    out = subprocess.run(
+        [*argv, "--lab", LAB, "holders"], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out)["holders"]
+
+
+# Every service airlock installs, killed hard as a crash would (SIGKILL). `main`: only the
+# daemon (containerd's shims and the pods they run live in its cgroup and must survive);
+# `all`: every process of the unit.
+CRASHES = [
+    ("m2", "etcd", "main"),
+    ("m2", "kubelet", "main"),
+    ("m2", "containerd", "main"),
+    ("m2", "haproxy", "all"),
+    ("w1", "kubelet", "main"),
+    ("w1", "containerd", "main"),
+    ("m1", "nginx", "all"),
+]
+
+
+@pytest.mark.parametrize(("host", "unit", "whom"), CRASHES, ids=[f"{h}-{u}" for h, u, _ in CRASHES])
+def test_a_service_killed_hard_comes_back_by_itself(
+    cluster: Cluster, host: str, unit: str, whom: str
+) -> None:
+    state, restarts = _unit_state(host, unit)
+    assert state == "active", f"{unit} on {host} is {state} before the kill"
+    _on(host, "systemctl", "kill", f"--kill-whom={whom}", "--signal=SIGKILL", unit)
+    _wait(
+        f"{unit} on {host} restarted by systemd",
+        lambda: (s := _unit_state(host, unit))[0] == "active" and s[1] > restarts,
+        timeout=60,
+        interval=1,
+    )
+    _wait(
+        f"the API through the VIP after {unit} on {host} came back",
+        lambda: (
+            cluster.kubectl_run("get", "--raw", "/readyz", check=False, timeout=15).stdout.strip()
+            == "ok"
+        ),
+        timeout=120,
+    )
+
+
+def test_keepalived_killed_on_the_vip_holder_leaves_exactly_one_holder(cluster: Cluster) -> None:
+    _wait("one VIP holder", lambda: len(_vip_holders()) == 1)
+    holder = _vip_holders()[0]
+    _, restarts = _unit_state(holder, "keepalived")
+    _on(holder, "systemctl", "kill", "--signal=SIGKILL", "keepalived")
+    _wait(
+        f"keepalived on {holder} restarted by systemd",
+        lambda: (s := _unit_state(holder, "keepalived"))[0] == "active" and s[1] > restarts,
+        timeout=30,
+        interval=1,
+    )
+    _wait("exactly one VIP holder", lambda: len(_vip_holders()) == 1, timeout=10, interval=1)
+    for _ in range(5):
+        assert len(_vip_holders()) == 1, "two hosts hold the VIP after keepalived crashed"
+        time.sleep(1)
+    assert cluster.kubectl_run("get", "--raw", "/readyz", timeout=15).stdout.strip() == "ok"
 
 
 def test_a_second_deploy_changes_nothing(cluster: Cluster) -> None:
