@@ -7,6 +7,7 @@ from the specs by scripts/gen-settings-docs.
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -146,9 +147,34 @@ def _used_variables() -> tuple[dict[str, set[str]], set[str]]:
     return used, registered
 
 
+def _role_vars() -> set[str]:
+    """Derived values a role defines for the others (e.g. airlock_arch in roles/airlock/vars)."""
+    names: set[str] = set()
+    for path in ROOT.glob("roles/*/vars/main.yml"):
+        names.update(yaml.safe_load(path.read_text()) or {})
+    return names
+
+
+def _published_facts() -> set[str]:
+    """Facts our modules set (RETURN's ansible_facts), e.g. bundle_artifacts' artifact map."""
+    names: set[str] = set()
+    for path in ROOT.glob("plugins/modules/*.py"):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if (
+                isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "RETURN" for t in node.targets)
+                and isinstance(node.value, ast.Constant)
+            ):
+                facts = (yaml.safe_load(node.value.value) or {}).get("ansible_facts") or {}
+                names.update((facts.get("contains") or {}).keys())
+    return names
+
+
 def test_every_role_variable_in_use_is_a_setting() -> None:
     used, registered = _used_variables()
     known = {n for role in ROLES for n in (*_defaults(role), *_options(role))}
+    known |= _role_vars() | _published_facts()
     missing = sorted(n for n in used if n not in known and n not in registered)
     assert not missing, (
         "role-prefixed variables used but in neither defaults/main.yml nor "
