@@ -16,6 +16,7 @@ import os
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -421,3 +422,31 @@ def test_sums_text_round_trip_rejects_nothing_it_writes():
 
     files = {name: hashlib.sha256(d).hexdigest() for name, d in PAYLOAD.items()}
     assert parse_sums(sums_text(files)) == (files, [])
+
+
+def test_bundletar_runs_alone_with_the_hosts_python(tmp_path):
+    """roles/bundle_server runs bundletar.py with the host's python3, where airlock is absent."""
+    import ast
+    import subprocess
+    import sys
+
+    from airlock.bundle.build import bundletar
+
+    tree = ast.parse(Path(bundletar.__file__).read_text(encoding="utf-8"))
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module)])
+    }
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+
+    bundle = make_bundle(tmp_path)
+    sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    run = [sys.executable, "-I", bundletar.__file__, str(bundle), str(tmp_path / "out")]
+    done = subprocess.run([*run, "--sha256", sha], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout) == {"changed": True, "files": 7, "target": run[-1]}
+    bad = subprocess.run([*run, "--sha256", "0" * 64], capture_output=True, text=True, check=False)
+    assert bad.returncode == 1
+    assert "not the archive that was verified" in json.loads(bad.stdout)["msg"]
