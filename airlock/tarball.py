@@ -10,7 +10,7 @@ exception: a whole directory keeps its modes, types and link targets, with time 
 owner fixed, in sorted order.
 
 Members are written in the order they are added. Callers add them in a fixed order
-(sorted, or a documented one: a bundle starts with SHA256SUMS so a reader can check each
+(sorted, or a documented one: a bundle starts with INDEX so a reader can check each
 member as it streams past).
 
     with tar_writer(path, part_suffix=".tmp") as tar:   # path.tmp, renamed when complete

@@ -86,7 +86,7 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
         "--signing-key",
         type=Path,
         default=None,
-        help="PEM private key (ed25519, RSA or ECDSA) to sign SHA256SUMS with",
+        help="PEM private key (ed25519, RSA or ECDSA) to sign the bundle's INDEX with",
     )
     p.add_argument(
         "--no-wheels",
@@ -101,15 +101,16 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "verify",
         help="check every member of a bundle, offline",
-        description="Check every member of BUNDLE against SHA256SUMS and MANIFEST.json; "
-        "name each missing, extra, truncated or altered member. Exit 1 if any.",
+        description="Check every member of BUNDLE (a regular file, a plain relative name, "
+        "mode 0644/0755, owned by root, once) against INDEX, SHA256SUMS and MANIFEST.json; "
+        "name each bad, missing, extra, truncated or altered member. Exit 1 if any.",
     )
     p.add_argument("bundle", type=Path, metavar="BUNDLE")
     p.add_argument(
         "--public-key",
         type=Path,
         default=None,
-        help="PEM public key; SHA256SUMS.sig must then be a valid signature",
+        help="PEM public key; INDEX.sig must then be a valid signature",
     )
     p.set_defaults(handler=verify_command)
 

@@ -1,12 +1,17 @@
-"""Signatures over a bundle's SHA256SUMS.
+"""Signatures over a bundle's INDEX.
 
-Keys are PEM files. Ed25519 signs the raw SHA256SUMS bytes; RSA (PKCS#1 v1.5) and ECDSA
-sign its SHA-256. The same signatures come from openssl, so a release team can sign
-without airlock:
+INDEX (airlock.bundle.build.bundletar) lists the sha256, size, mode and name of every
+member in archive order, SHA256SUMS and MANIFEST.json included, so its signature covers
+the whole bundle. (Bundles before INDEX signed SHA256SUMS only, as SHA256SUMS.sig; verify
+refuses those when a key is given.)
+
+Keys are PEM files. Ed25519 signs the raw INDEX bytes; RSA (PKCS#1 v1.5) and ECDSA sign
+its SHA-256. The same signatures come from openssl, so a release team can sign without
+airlock:
 
     openssl genpkey -algorithm ed25519 -out bundle.key
     openssl pkey -in bundle.key -pubout -out bundle.pub
-    openssl pkeyutl -sign -rawin -inkey bundle.key -in SHA256SUMS -out SHA256SUMS.sig
+    openssl pkeyutl -sign -rawin -inkey bundle.key -in INDEX -out INDEX.sig
 """
 
 from __future__ import annotations
@@ -63,6 +68,6 @@ def verify_signature(public_key_path: Path, data: bytes, signature: bytes) -> No
             raise SignatureError(f"{public_key_path}: use an ed25519, RSA or ECDSA key")
     except InvalidSignature:
         raise SignatureError(
-            f"SHA256SUMS.sig does not match the key {public_key_path}: the bundle was not "
-            "signed by that key or SHA256SUMS was changed; do not install it"
+            f"INDEX.sig does not match the key {public_key_path}: the bundle was not "
+            "signed by that key or its INDEX was changed; do not install it"
         ) from None

@@ -62,7 +62,7 @@ def _rewrite(src, dst, drop=(), add=None):
 
 def test_good_bundle_passes(bundle):
     report = require_valid(bundle)
-    assert report.members == len(PAYLOAD) + 2
+    assert report.members == len(PAYLOAD) + 3  # INDEX, SHA256SUMS, MANIFEST.json
     assert report.bytes >= sum(len(d) for d in PAYLOAD.values())
 
 
