@@ -11,6 +11,7 @@ import tempfile
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.airlock.cluster.plugins.module_utils.bundle_paths import safe_join
 
 DOCUMENTATION = r"""
 ---
@@ -54,6 +55,14 @@ options:
         (for example C(url), C(profile), C(kube_version)).
     type: dict
     default: {}
+  validate_only:
+    description:
+      - With O(artifacts), only check that every entry can be mapped (each C(path) stays
+        inside O(dir), so neither absolute nor with a C(..) part; see
+        C(module_utils/bundle_paths.py)) and write nothing. The bundle stage runs this before it creates a directory or fetches
+        a file, so a hostile C(MANIFEST.json) cannot make it write outside O(dir).
+    type: bool
+    default: false
   require:
     description: Artifact names that must be in the map, each file present with its recorded size.
     type: list
@@ -146,14 +155,18 @@ def build_map(directory: str, entries: list[dict[str, Any]], bundle: dict[str, A
     problems = []
     for entry in entries:
         name, rel = str(entry.get("name") or ""), str(entry.get("path") or "")
-        parts = rel.split("/")
-        if not name or not rel or rel.startswith("/") or ".." in parts:
-            problems.append(f"entry {name or '(no name)'} has path {rel!r}")
+        try:
+            local = safe_join(directory, rel)
+        except ValueError as exc:
+            problems.append(f"entry {name or '(no name)'}: {exc}")
+            continue
+        if not name:
+            problems.append(f"entry with path {rel!r} has no name")
             continue
         if name in artifacts:
             problems.append(f"artifact {name} is listed twice")
             continue
-        item = {"path": os.path.join(directory, rel)}
+        item = {"path": local}
         item.update({k: entry[k] for k in FIELDS if entry.get(k) not in (None, "")})
         if entry.get("kind") == "image":
             item["image"] = str(entry.get("image") or name)
@@ -219,6 +232,7 @@ def build_module() -> AnsibleModule:
         "dir": {"type": "path", "required": True},
         "artifacts": {"type": "list", "elements": "dict"},
         "bundle": {"type": "dict", "default": {}},
+        "validate_only": {"type": "bool", "default": False},
         "require": {"type": "list", "elements": "str", "default": []},
         "caller": {"type": "str", "default": "bundle_artifacts"},
         "hint": {"type": "str", "default": ""},
@@ -252,6 +266,9 @@ def run_module(module: AnsibleModule) -> dict[str, Any]:
     hint = f"; {params['hint']}" if params["hint"] else ""
     result: dict[str, Any] = {"changed": False, "map": path}
     try:
+        if params["artifacts"] is not None and params["validate_only"]:
+            build_map(directory, params["artifacts"], params["bundle"])
+            return result
         if params["artifacts"] is not None:
             doc = build_map(directory, params["artifacts"], params["bundle"])
             result.update(write(module, path, doc))

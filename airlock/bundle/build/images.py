@@ -24,7 +24,6 @@ or ~/.docker/config.json, the signature policy in /etc/containers/policy.json.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil

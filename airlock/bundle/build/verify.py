@@ -25,7 +25,6 @@ from airlock.bundle.build.bundletar import (
     MAX_META,
     REBUILD,
     SUMS,
-    Entry,
     member_problem,
     name_problem,
     parse_index,

@@ -170,9 +170,16 @@ def test_without_a_map_a_required_artifact_says_run_the_bundle_stage(tmp_path):
 @pytest.mark.parametrize(
     ("entries", "expected"),
     [
-        ([{"name": "a", "path": "/etc/passwd"}], r"entry a has path '/etc/passwd'"),
-        ([{"name": "a", "path": "bin/../../x"}], r"entry a has path 'bin/\.\./\.\./x'"),
-        ([{"name": "", "path": "bin/x"}], r"entry \(no name\)"),
+        (
+            [{"name": "a", "path": "/etc/passwd"}],
+            r"entry a: artifact path '/etc/passwd' is absolute",
+        ),
+        (
+            [{"name": "a", "path": "bin/../../x"}],
+            r"entry a: artifact path 'bin/\.\./\.\./x' leaves the directory",
+        ),
+        ([{"name": "a", "path": ""}], r"entry a: artifact path '' is empty"),
+        ([{"name": "", "path": "bin/x"}], r"entry with path 'bin/x' has no name"),
         (
             [{"name": "a", "path": "bin/a"}, {"name": "a", "path": "bin/b"}],
             r"artifact a is listed twice",
@@ -183,6 +190,18 @@ def test_a_manifest_entry_that_cannot_be_mapped_is_refused(tmp_path, entries, ex
     with pytest.raises(ModuleFailed, match=expected):
         run_module(bundle_artifacts, {"dir": str(tmp_path), "artifacts": entries})
     assert not (tmp_path / "artifacts.json").exists()
+    # The bundle stage's check before it creates or fetches anything refuses the same.
+    with pytest.raises(ModuleFailed, match=expected):
+        params = {"dir": str(tmp_path), "artifacts": entries, "validate_only": True}
+        run_module(bundle_artifacts, params)
+
+
+def test_validate_only_writes_nothing_and_sets_no_facts(tmp_path):
+    entries = [{"name": "kubeadm", "path": "bin/amd64/kubeadm", "kind": "binary"}]
+    params = {"dir": str(tmp_path), "artifacts": entries, "validate_only": True}
+    result = run_module(bundle_artifacts, params)
+    assert result["changed"] is False and "ansible_facts" not in result
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_damaged_map_is_named(tmp_path):
