@@ -59,8 +59,9 @@ options:
     description:
       - With O(artifacts), only check that every entry can be mapped (each C(path) stays
         inside O(dir), so neither absolute nor with a C(..) part; see
-        C(module_utils/bundle_paths.py)) and write nothing. The bundle stage runs this before it creates a directory or fetches
-        a file, so a hostile C(MANIFEST.json) cannot make it write outside O(dir).
+        C(module_utils/bundle_paths.py)) and write nothing. The bundle stage runs this
+        before it creates a directory or fetches a file, so a hostile C(MANIFEST.json)
+        cannot make it write outside O(dir).
     type: bool
     default: false
   require:

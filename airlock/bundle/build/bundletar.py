@@ -38,7 +38,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 INDEX = "INDEX"
@@ -51,6 +51,7 @@ FILE_MODES = (0o644, 0o755)
 REBUILD = "rebuild the bundle with `airlock bundle build`"
 MAX_META = 64 << 20  # INDEX, SHA256SUMS, MANIFEST.json are read into memory: a sane bound
 CHUNK = 1 << 20
+USAGE = "usage: bundletar.py ARCHIVE TARGET [--sha256 HEX]"
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -92,18 +93,18 @@ def name_problem(name: str) -> str | None:
 def _kind(info: tarfile.TarInfo) -> str | None:
     if info.type in (tarfile.REGTYPE, tarfile.AREGTYPE):
         return None
-    if info.issym():
-        return f"a symbolic link (to {shown(info.linkname)})"
-    if info.islnk():
-        return f"a hard link (to {shown(info.linkname)})"
-    if info.isdir():
-        return "a directory"
-    if info.ischr() or info.isblk():
-        return "a device"
-    if info.isfifo():
-        return "a fifo"
-    if info.issparse():
-        return "a sparse file"
+    if info.issym() or info.islnk():
+        link = "symbolic" if info.issym() else "hard"
+        return f"a {link} link (to {shown(info.linkname)})"
+    for is_kind, kind in (
+        (info.isdir, "a directory"),
+        (info.ischr, "a device"),
+        (info.isblk, "a device"),
+        (info.isfifo, "a fifo"),
+        (info.issparse, "a sparse file"),
+    ):
+        if is_kind():
+            return kind
     return f"of tar type {info.type!r}"
 
 
@@ -119,7 +120,8 @@ def mode_problem(mode: int) -> str | None:
         what.append("sticky")
     if mode & 0o022:
         what.append("group/world-writable")
-    return f"mode {mode:04o}{' (' + ', '.join(what) + ')' if what else ''}; files must be 0644 or 0755"
+    detail = f" ({', '.join(what)})" if what else ""
+    return f"mode {mode:04o}{detail}; files must be 0644 or 0755"
 
 
 def member_problem(info: tarfile.TarInfo) -> str | None:
@@ -134,10 +136,8 @@ def member_problem(info: tarfile.TarInfo) -> str | None:
     problem = mode_problem(info.mode)
     if problem:
         return f"{name}: {problem}; {REBUILD}"
-    if info.uid != 0 or info.gid != 0 or info.uname not in ("", "root") or info.gname not in (
-        "",
-        "root",
-    ):
+    root = ("", "root")  # the owner names GNU tar writes for uid/gid 0
+    if info.uid != 0 or info.gid != 0 or info.uname not in root or info.gname not in root:
         return (
             f"{name}: owned by uid {info.uid} gid {info.gid} "
             f"({shown(info.uname or '-')}:{shown(info.gname or '-')}); members must be owned "
@@ -217,8 +217,7 @@ def parse_sums(data: bytes) -> tuple[dict[str, str], list[str]]:
             continue
         if name in first_line:
             problems.append(
-                f"{SUMS}: {name} is listed twice (lines {first_line[name]} and {number}); "
-                f"{REBUILD}"
+                f"{SUMS}: {name} is listed twice (lines {first_line[name]} and {number}); {REBUILD}"
             )
             continue
         first_line[name] = number
@@ -277,70 +276,98 @@ def _replace(work: Path, target: Path) -> None:
 
 
 def _unpack(archive: Path, work: Path) -> int:
-    expected: list[Entry] | None = None  # from INDEX
-    legacy: dict[str, str] | None = None  # from SHA256SUMS, for a bundle before INDEX
-    written: set[str] = set()
-    position = 0  # index into `expected` of the next member
+    unpacking = _Unpacking(work)
     current = "(archive header)"
     try:
         with tarfile.open(archive, mode="r:") as tar:
             while (info := tar.next()) is not None:
                 current = shown(info.name)
-                problem = member_problem(info)
-                if problem:
-                    raise UnpackError(problem)
-                if info.name in written:
-                    raise UnpackError(f"{current}: a second member of that name; {REBUILD}")
-                first = not written
-                if first and info.name not in (INDEX, SUMS):
-                    raise UnpackError(
-                        f"{current}: the first member must be {INDEX} (or {SUMS} in a bundle "
-                        f"made before it); {REBUILD}"
-                    )
-                if first and info.name == INDEX:
-                    data = _read(tar, info)
-                    expected, problems = parse_index(data)
-                    if problems:
-                        raise UnpackError(problems[0])
-                    _write(work, info.name, data, info.mode)
-                elif expected is not None and info.name == INDEX_SIG and written == {INDEX}:
-                    _write(work, info.name, _read(tar, info), info.mode)
-                elif expected is not None:
-                    if position >= len(expected) or expected[position].name != info.name:
-                        want = expected[position].name if position < len(expected) else "nothing"
-                        raise UnpackError(
-                            f"{current}: {INDEX} lists {want} at this place: the member was "
-                            f"re-ordered, renamed or added; {REBUILD}"
-                        )
-                    _check(expected[position], info, _copy(tar, info, work))
-                    position += 1
-                elif first:  # SHA256SUMS: a bundle made before INDEX
-                    data = _read(tar, info)
-                    legacy, problems = parse_sums(data)
-                    if problems:
-                        raise UnpackError(problems[0])
-                    _write(work, info.name, data, info.mode)
-                else:
-                    sha = _copy(tar, info, work)
-                    if legacy is not None and info.name != LEGACY_SIG:
-                        if info.name not in legacy:
-                            raise UnpackError(f"{current}: not listed in {SUMS}; {REBUILD}")
-                        if legacy[info.name] != sha:
-                            raise UnpackError(f"{current}: altered (sha256 {sha}); {REBUILD}")
-                written.add(info.name)
+                unpacking.add(tar, info)
     except (tarfile.TarError, EOFError) as exc:
         raise UnpackError(
             f"{current}: the archive is truncated or corrupt here ({exc}); copy it again"
         ) from None
     except OSError as exc:
         raise UnpackError(f"{current}: cannot be written ({exc.strerror}); {REBUILD}") from None
-    if not written:
+    if not unpacking.written:
         raise UnpackError(f"{archive}: an empty archive; {REBUILD}")
-    missing = [e.name for e in (expected or [])[position:]]
-    missing += sorted(set(legacy or {}) - written)
+    missing = unpacking.missing()
     if missing:
         raise UnpackError(f"{missing[0]}: missing from the archive; copy it again or {REBUILD}")
-    return len(written)
+    return len(unpacking.written)
+
+
+@dataclass
+class _Unpacking:
+    """One unpack in progress: what INDEX (or SHA256SUMS) expects, what is written."""
+
+    work: Path
+    expected: list[Entry] | None = None  # from INDEX
+    legacy: dict[str, str] | None = None  # from SHA256SUMS, for a bundle before INDEX
+    written: set[str] = field(default_factory=set)
+    position: int = 0  # index into `expected` of the next member
+
+    def add(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
+        """Check the member and write it below `work`; raises UnpackError if refused."""
+        problem = member_problem(info)
+        if problem:
+            raise UnpackError(problem)
+        if info.name in self.written:
+            raise UnpackError(f"{shown(info.name)}: a second member of that name; {REBUILD}")
+        if not self.written:
+            self._add_first(tar, info)
+        elif self.expected is not None:
+            self._add_indexed(tar, info, self.expected)
+        else:
+            self._add_legacy(tar, info)
+        self.written.add(info.name)
+
+    def missing(self) -> list[str]:
+        """The members INDEX or SHA256SUMS lists that the archive did not hold."""
+        missing = [e.name for e in (self.expected or [])[self.position :]]
+        return missing + sorted(set(self.legacy or {}) - self.written)
+
+    def _add_first(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
+        """INDEX, or SHA256SUMS in a bundle made before INDEX: parsed, then written."""
+        if info.name not in (INDEX, SUMS):
+            raise UnpackError(
+                f"{shown(info.name)}: the first member must be {INDEX} (or {SUMS} in a bundle "
+                f"made before it); {REBUILD}"
+            )
+        data = _read(tar, info)
+        if info.name == INDEX:
+            self.expected, problems = parse_index(data)
+        else:
+            self.legacy, problems = parse_sums(data)
+        if problems:
+            raise UnpackError(problems[0])
+        _write(self.work, info.name, data, info.mode)
+
+    def _add_indexed(
+        self, tar: tarfile.TarFile, info: tarfile.TarInfo, expected: list[Entry]
+    ) -> None:
+        """INDEX.sig right after INDEX, else the member INDEX lists at this place."""
+        if info.name == INDEX_SIG and self.written == {INDEX}:
+            _write(self.work, info.name, _read(tar, info), info.mode)
+            return
+        position = self.position
+        if position >= len(expected) or expected[position].name != info.name:
+            want = expected[position].name if position < len(expected) else "nothing"
+            raise UnpackError(
+                f"{shown(info.name)}: {INDEX} lists {want} at this place: the member was "
+                f"re-ordered, renamed or added; {REBUILD}"
+            )
+        _check(expected[position], info, _copy(tar, info, self.work))
+        self.position += 1
+
+    def _add_legacy(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
+        """A member of a bundle made before INDEX: written, then checked by SHA256SUMS."""
+        sha = _copy(tar, info, self.work)
+        if self.legacy is not None and info.name != LEGACY_SIG:
+            if info.name not in self.legacy:
+                raise UnpackError(f"{shown(info.name)}: not listed in {SUMS}; {REBUILD}")
+            if self.legacy[info.name] != sha:
+                raise UnpackError(f"{shown(info.name)}: altered (sha256 {sha}); {REBUILD}")
 
 
 def _read(tar: tarfile.TarFile, info: tarfile.TarInfo) -> bytes:
@@ -417,7 +444,7 @@ def main(argv: list[str]) -> int:
         sha256 = args[at + 1] if at + 1 < len(args) else ""
         del args[at : at + 2]
     if len(args) != 2:
-        print(json.dumps({"failed": True, "msg": "usage: bundletar.py ARCHIVE TARGET [--sha256 HEX]"}))
+        print(json.dumps({"failed": True, "msg": USAGE}))
         return 2
     try:
         count = extract_bundle(Path(args[0]), Path(args[1]), sha256)

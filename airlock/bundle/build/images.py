@@ -245,4 +245,3 @@ def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
 
 def _json(doc: object) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-

@@ -25,6 +25,7 @@ from airlock.bundle.build.bundletar import (
     MAX_META,
     REBUILD,
     SUMS,
+    Entry,
     member_problem,
     name_problem,
     parse_index,
@@ -152,7 +153,7 @@ def _check_index(seen: _Seen, listed: dict[str, str], report: Report) -> None:
             report.problems.append(f"{INDEX}: too large to be an index; {REBUILD}")
         # No INDEX: a bundle made before it, checked by SHA256SUMS alone (and refused by
         # _check_signature when a public key is given).
-        return []
+        return
     entries, problems = parse_index(data)
     report.problems += problems
     if problems:
@@ -163,35 +164,44 @@ def _check_index(seen: _Seen, listed: dict[str, str], report: Report) -> None:
             f"{INDEX}: must be the first member (then {INDEX_SIG}); found "
             f"{', '.join(seen.order[:2])}; {REBUILD}"
         )
-    by_name = {e.name: e for e in entries}
-    rest = [n for n in seen.order if n not in (INDEX, INDEX_SIG)]
     for entry in entries:
-        if entry.name in (INDEX, INDEX_SIG):
-            report.problems.append(f"{INDEX}: lists {entry.name}, which it cannot; {REBUILD}")
-        elif entry.name not in seen.sha256:
-            if entry.name not in listed and entry.name != seen.truncated:
-                report.problems.append(
-                    f"{entry.name}: missing from the archive (listed in {INDEX})"
-                )
-        elif (seen.size[entry.name], seen.mode[entry.name]) != (entry.size, entry.mode):
-            report.problems.append(
-                f"{entry.name}: size {seen.size[entry.name]} mode {seen.mode[entry.name]:04o}, "
-                f"but {INDEX} says size {entry.size} mode {entry.mode:04o}; {REBUILD}"
-            )
-        elif seen.sha256[entry.name] != entry.sha256 and entry.name == SUMS:
-            report.problems.append(
-                f"{SUMS}: altered (sha256 {seen.sha256[SUMS]}, {INDEX} says {entry.sha256})"
-            )
-        if entry.name != SUMS and entry.name in listed and listed[entry.name] != entry.sha256:
-            report.problems.append(
-                f"{entry.name}: {INDEX} and {SUMS} disagree on its sha256; {REBUILD}"
-            )
-        if entry.name not in listed and entry.name != SUMS and entry.name in seen.sha256:
-            report.problems.append(f"{entry.name}: listed in {INDEX} but not in {SUMS}")
+        _check_entry(entry, seen, listed, report)
+    by_name = {e.name: e for e in entries}
     for name in listed:
         if name not in by_name:
             report.problems.append(f"{name}: listed in {SUMS} but not in {INDEX}; {REBUILD}")
-    in_both = [n for n in rest if n in by_name]
+    _check_order(entries, seen, report)
+
+
+def _check_entry(entry: Entry, seen: _Seen, listed: dict[str, str], report: Report) -> None:
+    """One line of INDEX against the member of that name and SHA256SUMS."""
+    if entry.name in (INDEX, INDEX_SIG):
+        report.problems.append(f"{INDEX}: lists {entry.name}, which it cannot; {REBUILD}")
+    elif entry.name not in seen.sha256:
+        if entry.name not in listed and entry.name != seen.truncated:
+            report.problems.append(f"{entry.name}: missing from the archive (listed in {INDEX})")
+    elif (seen.size[entry.name], seen.mode[entry.name]) != (entry.size, entry.mode):
+        report.problems.append(
+            f"{entry.name}: size {seen.size[entry.name]} mode {seen.mode[entry.name]:04o}, "
+            f"but {INDEX} says size {entry.size} mode {entry.mode:04o}; {REBUILD}"
+        )
+    elif seen.sha256[entry.name] != entry.sha256 and entry.name == SUMS:
+        report.problems.append(
+            f"{SUMS}: altered (sha256 {seen.sha256[SUMS]}, {INDEX} says {entry.sha256})"
+        )
+    if entry.name != SUMS and entry.name in listed and listed[entry.name] != entry.sha256:
+        report.problems.append(
+            f"{entry.name}: {INDEX} and {SUMS} disagree on its sha256; {REBUILD}"
+        )
+    if entry.name not in listed and entry.name != SUMS and entry.name in seen.sha256:
+        report.problems.append(f"{entry.name}: listed in {INDEX} but not in {SUMS}")
+
+
+def _check_order(entries: list[Entry], seen: _Seen, report: Report) -> None:
+    """The members INDEX lists come in its order (the first one out of place is reported)."""
+    indexed = {e.name for e in entries}
+    rest = [n for n in seen.order if n not in (INDEX, INDEX_SIG)]
+    in_both = [n for n in rest if n in indexed]
     expected = [e.name for e in entries if e.name in seen.sha256]
     for got, want in zip(in_both, expected, strict=False):
         if got != want:
@@ -199,7 +209,6 @@ def _check_index(seen: _Seen, listed: dict[str, str], report: Report) -> None:
                 f"{got}: out of place, {INDEX} lists {want} here: re-ordered members; {REBUILD}"
             )
             break
-    return
 
 
 def _load_manifest(seen: _Seen, listed: dict[str, str], report: Report) -> dict[str, Any]:
