@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -148,6 +149,24 @@ def _staging_version(version: str) -> str:
     if major != "1":
         raise AirlockError(f"cannot map {version} to its staging module version")
     return f"v0.{rest}"
+
+
+# Where Go's own installer (and this project's machine image) puts it, when not on PATH.
+GO_FALLBACK_DIR = Path("/usr/local/go/bin")
+
+
+def require_go() -> None:
+    """Go on PATH (adding /usr/local/go/bin when only there), or one line with the fix."""
+    if shutil.which("go"):
+        return
+    if (GO_FALLBACK_DIR / "go").is_file():
+        os.environ["PATH"] = f"{GO_FALLBACK_DIR}{os.pathsep}{os.environ.get('PATH', '')}"
+        return
+    raise AirlockError(
+        "Go is not installed: the lab bundle compiles Kubernetes, etcd, containerd, runc, "
+        "flannel and CoreDNS from their Go modules; install Go >= 1.24 and put it on PATH, "
+        "then run `airlock bundle build --profile lab` again (built programs are cached)"
+    )
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:

@@ -383,6 +383,11 @@ def _build_programs(cache: Path, arch: str) -> tuple[dict[str, Path], dict[str, 
     """
     out: dict[str, Path] = {}
     failed: dict[str, str] = {}
+    pause = cache / "bin" / arch / PAUSE_VERSION / "pause"
+    if not pause.is_file() or any(
+        not gobuild.output_path(cache, t, arch).is_file() for t in GO_TARGETS
+    ):
+        gobuild.require_go()
     for target in GO_TARGETS:
         path = gobuild.output_path(cache, target, arch)
         if not path.is_file():

@@ -6,10 +6,13 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
 from pathlib import Path
+
+import pytest
 
 from airlock.bundle.build import debrepo
 from airlock.bundle.build.archive import Member
@@ -317,3 +320,22 @@ def test_lab_runtime_matches_production_artifacts(tmp_path):
     archives["containerd"][1].unlink()
     again = lab._pack_archives(cache, "amd64", binaries)
     assert again["containerd"][1].read_bytes() == first
+
+
+def test_without_go_the_lab_build_says_how_to_get_it(monkeypatch, tmp_path):
+    """A machine without Go gets one line with the fix, not a FileNotFoundError."""
+    from airlock.errors import AirlockError
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(gobuild, "GO_FALLBACK_DIR", tmp_path / "none")
+    with pytest.raises(AirlockError, match=r"Go is not installed.*install Go >= 1\.24"):
+        gobuild.require_go()
+
+
+def test_go_only_under_usr_local_is_found(monkeypatch, tmp_path):
+    (tmp_path / "go").write_text("#!/bin/sh\n")
+    (tmp_path / "go").chmod(0o755)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(gobuild, "GO_FALLBACK_DIR", tmp_path)
+    gobuild.require_go()
+    assert os.environ["PATH"].split(os.pathsep)[0] == str(tmp_path)
