@@ -187,7 +187,7 @@ def _vip_holders() -> list[str]:
 # daemon (containerd's shims and the pods they run live in its cgroup and must survive);
 # `all`: every process of the unit.
 CRASHES = [
-    ("m2", "etcd", "main"),
+    ("m2", "airlock-etcd", "main"),
     ("m2", "kubelet", "main"),
     ("m2", "containerd", "main"),
     ("m2", "haproxy", "all"),
