@@ -150,11 +150,12 @@ def _parse_group(
     if gdata is None or depth > 50:
         return
     if not isinstance(gdata, dict):
-        example = (
-            f"`{name}: {{hosts: {{{', '.join(str(h) for h in gdata[:2])}: {{}}}}}}`"
-            if isinstance(gdata, list) and gdata and all(isinstance(h, (str, int)) for h in gdata)
-            else f"`{name}: {{hosts: {{h1: {{}}}}}}`"
-        )
+        names = (
+            [str(h) for h in gdata[:2]]
+            if isinstance(gdata, list) and all(isinstance(h, (str, int)) for h in gdata[:2])
+            else []
+        ) or ["h1"]
+        example = f"`{name}: {{hosts: {{{', '.join(n + ': {}' for n in names)}}}}}`"
         b.problem(
             where,
             f"group {name}",

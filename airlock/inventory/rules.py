@@ -367,7 +367,7 @@ def _check_types(ctx: Context) -> Iterator[Problem]:
             continue
         bounds = range_of(d.name)
         if bounds and isinstance(value, (int, float)) and not bounds[0] <= value <= bounds[1]:
-            low, high = (f"{b:g}" for b in bounds)
+            low, high = (f"{int(b)}" if float(b).is_integer() else f"{b}" for b in bounds)
             yield Problem(
                 subject,
                 f"{value} is outside {low}-{high}",

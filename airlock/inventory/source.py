@@ -90,9 +90,14 @@ def _decode(raw: bytes, doc: Doc) -> str | None:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def _yaml_failure(doc: Doc, exc: yaml.YAMLError, stage: str) -> Doc:
+def _yaml_failure(doc: Doc, exc: yaml.YAMLError, stage: str, text: str) -> Doc:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 if mark else 1
+    lines = text.splitlines()
+    if mark and stage == "parse" and line <= len(lines) and "\t" in lines[line - 1]:
+        return doc.fail(
+            line, "YAML syntax error: a tab character", "indent with spaces, never tabs"
+        )
     if isinstance(exc, yaml.MarkedYAMLError):
         what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
     else:
@@ -121,7 +126,7 @@ def read_yaml(path: Path, name: str, track_depth: int = 6) -> Doc:
             stage = "construct"
             doc.data = loader.construct_document(node)
     except yaml.YAMLError as exc:
-        return _yaml_failure(doc, exc, stage)
+        return _yaml_failure(doc, exc, stage, text)
     except (TypeError, ValueError, RecursionError) as exc:
         return doc.fail(1, f"cannot be read as YAML ({type(exc).__name__})", "simplify the data")
     finally:
