@@ -102,8 +102,7 @@ RULES += [
     Rule(
         "yaml",
         "every inventory file is UTF-8 YAML without syntax errors or tabs, one document",
-        "group_vars/all.yml:3: YAML syntax error: found character '\\t' that cannot start "
-        "any token; indent with spaces, never tabs",
+        "group_vars/all.yml:3: YAML syntax error: a tab character; indent with spaces, never tabs",
     ),
     Rule(
         "mapping",
@@ -972,6 +971,6 @@ def rules_table() -> str:
     """The README's table of what `airlock check` verifies before touching a host."""
     lines = ["| rule | what it verifies | example message |", "| --- | --- | --- |"]
     for entry in RULES:
-        cells = [f"`{entry.id}`", entry.text, f"`{entry.example}`"]
+        cells = [f"`{entry.id}`", entry.text, f"`` {entry.example} ``"]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
