@@ -20,6 +20,7 @@ from airlock.inventory.source import Vaulted
 from airlock.inventory.specs import (
     ansible_variables,
     cluster_settings,
+    is_ansible_variable,
     nearest,
     option_specs,
 )
@@ -234,7 +235,7 @@ def _check_ansible_vars(ctx: Context) -> Iterator[Problem]:
         if not name.startswith("ansible_") or name in seen or name in extra:
             continue
         seen.add(name)
-        if name in ansible_variables() or fnmatch(name, "ansible_*_interpreter"):
+        if is_ansible_variable(name):
             continue
         guess = nearest(name, ansible_variables())
         yield Problem(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import difflib
+import importlib.util
 from collections.abc import Iterable
+from fnmatch import fnmatch
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -92,27 +96,55 @@ def nearest(name: str, candidates: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
+def is_ansible_variable(name: str) -> bool:
+    return (
+        name in COMMON_ANSIBLE_VARS
+        or fnmatch(name, "ansible_*_interpreter")
+        or name in ansible_variables()
+    )
+
+
 @lru_cache(maxsize=1)
 def ansible_variables() -> frozenset[str]:
     """Every `ansible_*` variable Ansible's config and its connection, become and shell
-    plugins read, from their own documentation (read only when an unusual name appears)."""
+    plugins read, from their own documentation. Read without importing Ansible (its
+    import alone takes seconds here), and only when an unusual name appears."""
     names = set(COMMON_ANSIBLE_VARS)
-    try:
-        import ansible
-
-        base = Path(ansible.__file__).parent
-        config = yaml.load((base / "config" / "base.yml").read_text(), Loader=_LOADER) or {}
-        for entry in config.values():
-            for var in (entry or {}).get("vars") or []:
-                names.add(str(var.get("name", "")))
-        from ansible.parsing.plugin_docs import read_docstring
-
-        for kind in ("connection", "become", "shell"):
-            for path in sorted((base / "plugins" / kind).glob("*.py")):
-                doc = (read_docstring(str(path)) or {}).get("doc") or {}
-                for option in (doc.get("options") or {}).values():
-                    for var in (option or {}).get("vars") or []:
-                        names.add(str((var or {}).get("name", "")))
-    except Exception:  # without Ansible's docs the common names still work
-        pass
+    spec = importlib.util.find_spec("ansible")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset(names)
+    base = Path(next(iter(spec.submodule_search_locations)))
+    docs: list[Any] = []
+    with contextlib.suppress(OSError, yaml.YAMLError):
+        docs.append(yaml.load((base / "config" / "base.yml").read_text(), Loader=_LOADER) or {})
+    for kind in ("connection", "become", "shell"):
+        for path in sorted((base / "plugins" / kind).glob("*.py")):
+            doc = _documentation(path)
+            docs.append((doc or {}).get("options") or {})
+    for options in docs:
+        for option in options.values() if isinstance(options, dict) else []:
+            for var in (option or {}).get("vars") or [] if isinstance(option, dict) else []:
+                if isinstance(var, dict):
+                    names.add(str(var.get("name", "")))
     return frozenset(n for n in names if n.startswith("ansible_"))
+
+
+def _documentation(path: Path) -> dict[str, Any] | None:
+    """A plugin's DOCUMENTATION string, parsed, without importing the plugin."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "DOCUMENTATION" for t in node.targets)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            try:
+                doc = yaml.load(node.value.value, Loader=_LOADER)
+            except yaml.YAMLError:
+                return None
+            return doc if isinstance(doc, dict) else None
+    return None
