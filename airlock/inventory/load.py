@@ -41,6 +41,7 @@ class _Group:
     children: set[str] = field(default_factory=set)
     parents: set[str] = field(default_factory=set)
     defined_at: str = ""
+    priority: int = 1
 
 
 @dataclass
@@ -168,6 +169,7 @@ def _parse_group(
         kwhere = doc.where(*kpath)
         if key == "vars":
             b.add_vars(group.vars, group.where, value, doc, kpath, f"group {name}")
+            _take_priority(b, group)
         elif key == "hosts":
             _parse_hosts(b, doc, name, value, kpath)
         elif key == "children":
@@ -277,6 +279,7 @@ def _parse_with_ansible(b: _Builder, path: Path, name: str) -> None:
         for gname, g in data.groups.items():
             group = b.group(gname, f"{name}:1")
             b.add_vars(group.vars, group.where, dict(g.get_vars()), Doc(name), (), f"group {gname}")
+            group.priority = g.priority
             for child in g.child_groups:
                 group.children.add(child.name)
                 b.group(child.name).parents.add(gname)
@@ -318,12 +321,17 @@ _MAGIC = (
 # group_vars/ and host_vars/
 
 
-def _vars_files(base: Path, kind: str) -> dict[str, list[Path]]:
-    """entity name -> its files in Ansible's order (NAME, NAME.yml, NAME.yaml, NAME.json)."""
+def _vars_files(base: Path, kind: str) -> tuple[dict[str, list[Path]], list[tuple[Path, Path]]]:
+    """entity name -> its files, as Ansible finds them; and the entries it ignores.
+
+    Ansible takes the first of NAME (a file or a directory), NAME.yml, NAME.yaml and
+    NAME.json that exists and ignores the others: `group_vars/all.yml` next to a
+    directory `group_vars/all/` is never read.
+    """
     root = base / kind
     if not root.is_dir():
-        return {}
-    found: dict[str, list[tuple[int, Path]]] = {}
+        return {}, []
+    entries: dict[str, list[tuple[int, Path]]] = {}
     for entry in sorted(os.listdir(root)):
         if entry.startswith(".") or entry.endswith("~"):
             continue
@@ -335,11 +343,14 @@ def _vars_files(base: Path, kind: str) -> dict[str, list[Path]]:
             continue  # Ansible ignores files with other extensions
         else:
             order, name = 0, entry
-        files = _dir_files(full) if full.is_dir() else [full]
-        found.setdefault(name, []).extend((order, f) for f in files)
-    return {
-        name: [f for _, f in sorted(files, key=lambda x: x[0])] for name, files in found.items()
-    }
+        entries.setdefault(name, []).append((order, full))
+    found: dict[str, list[Path]] = {}
+    ignored: list[tuple[Path, Path]] = []
+    for name, candidates in entries.items():
+        (_, chosen), *others = sorted(candidates, key=lambda c: c[0])
+        found[name] = _dir_files(chosen) if chosen.is_dir() else [chosen]
+        ignored += [(other, chosen) for _, other in others]
+    return found, ignored
 
 
 def _dir_files(path: Path) -> list[Path]:
@@ -361,7 +372,16 @@ def _read_vars(
 ) -> tuple[dict[str, tuple[dict[str, Any], dict[str, str]]], list[tuple[str, str, str]]]:
     out: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
     listed: list[tuple[str, str, str]] = []
-    for name, files in _vars_files(base, kind).items():
+    found, ignored = _vars_files(base, kind)
+    for path, chosen in ignored:
+        b.problem(
+            f"{path.relative_to(base)}:1",
+            "",
+            f"is never read: Ansible reads {chosen.relative_to(base)}"
+            f"{'/' if chosen.is_dir() else ''} instead",
+            f"move its variables into {chosen.relative_to(base)}",
+        )
+    for name, files in found.items():
         values: dict[str, Any] = {}
         origins: dict[str, str] = {}
         for path in files:
@@ -478,10 +498,24 @@ def _depths(groups: dict[str, _Group], b: _Builder) -> dict[str, int]:
 
 
 def _priority(group: _Group) -> int:
+    return group.priority
+
+
+def _take_priority(b: _Builder, group: _Group) -> None:
+    """`ansible_group_priority` is not a variable: Ansible makes it the group's priority."""
+    if "ansible_group_priority" not in group.vars:
+        return
+    value = group.vars.pop("ansible_group_priority")
+    where = group.where.pop("ansible_group_priority", "")
     try:
-        return int(group.vars.get("ansible_group_priority", 1))
+        group.priority = int(value)
     except (TypeError, ValueError):
-        return 1
+        b.problem(
+            where,
+            f"group {group.name}",
+            f"ansible_group_priority {value!r} is not a whole number",
+            "set it to a number such as 10",
+        )
 
 
 def _views(

@@ -118,6 +118,13 @@ RULES += [
         "line 2); Ansible would silently keep the last one; delete one of them",
     ),
     Rule(
+        "vars-file-read",
+        "no group_vars/host_vars file is silently skipped: Ansible reads only the first of "
+        "NAME/, NAME.yml, NAME.yaml, NAME.json",
+        "group_vars/all.yml:1: is never read: Ansible reads group_vars/all/ instead; move its "
+        "variables into group_vars/all",
+    ),
+    Rule(
         "group-keys",
         "a group holds only `hosts`, `children` and `vars`; variable names are identifiers",
         "hosts.yml:5: group etcd: has a key `host`, which Ansible ignores (a group holds "

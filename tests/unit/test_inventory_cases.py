@@ -150,6 +150,11 @@ CASES: list[tuple[str, Edit, list[str]]] = [
         append(CLUSTER, "airlock-cni: flannel\n"),
         ["cluster.yml:24:", "not a valid variable name"],
     ),
+    (
+        "vars file shadowed by a directory",
+        write("group_vars/all.yml", "airlock_api_port: 9443\n"),
+        ["group_vars/all.yml:1:", "is never read: Ansible reads group_vars/all/ instead"],
+    ),
     # --- shapes and duplicates ----------------------------------------------------------
     (
         "group is a list",

@@ -94,6 +94,7 @@ sys.addaudithook(_audit)
     max_examples=200,
     deadline=None,
     derandomize=True,
+    database=None,  # nothing written to .hypothesis/ in the checkout
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(target=st.sampled_from(TARGETS), content=CONTENT)
