@@ -145,6 +145,9 @@ def _parse_group(
 ) -> None:
     where = doc.where(*path)
     group = b.group(name, where)
+    if name == parent != "all":
+        b.problem(where, f"group {name}", "is listed among its own children", "remove it there")
+        return
     if name != "all" and parent:
         b.group(parent).children.add(name)
         group.parents.add(parent)

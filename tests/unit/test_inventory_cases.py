@@ -217,6 +217,11 @@ CASES: list[tuple[str, Edit, list[str]]] = [
         replace(HOSTS, "    etcd:\n", "    etcd:\n      children: {lb: {children: {etcd: {}}}}\n"),
         ["its own ancestor"],
     ),
+    (
+        "group its own child",
+        replace(HOSTS, "    etcd:\n", "    etcd:\n      children: {etcd: {}}\n"),
+        ["hosts.yml:19:", "group etcd: is listed among its own children"],
+    ),
     # --- names ----------------------------------------------------------------------------
     (
         "group typo",
