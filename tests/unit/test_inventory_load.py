@@ -49,7 +49,9 @@ def _ansible_views(inventory: Path) -> dict[str, dict]:
     from ansible.plugins.loader import init_plugin_loader
     from ansible.vars.manager import VariableManager
 
-    init_plugin_loader()
+    from airlock.inventory.load import _init_plugins
+
+    _init_plugins(init_plugin_loader)  # once per process, as airlock does
     loader = DataLoader()
     manager = InventoryManager(loader=loader, sources=[str(inventory)])
     variables = VariableManager(loader=loader, inventory=manager)
