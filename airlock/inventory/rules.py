@@ -115,7 +115,7 @@ RULES += [
         "duplicate-key",
         "no key is given twice in one mapping",
         "group_vars/all.yml:7: key `airlock_api_vip` is given twice in one mapping (first at "
-        "line 2); Ansible would silently keep the last one; delete one of them",
+        "line 2, and Ansible silently keeps only the last); delete one of them",
     ),
     Rule(
         "vars-file-read",
@@ -329,6 +329,17 @@ def _kind(value: Any) -> str:
     )
 
 
+_WANTED = {
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "a string",
+    "path": "a path",
+    "list": "a list",
+    "dict": "a mapping",
+}
+
+
 def range_of(name: str) -> tuple[float, float] | None:
     for pattern, bounds in RANGES.items():
         if fnmatch(name, pattern):
@@ -340,7 +351,7 @@ def range_of(name: str) -> tuple[float, float] | None:
     "setting-types",
     "every role setting has its argument spec's type and one of its choices; ports are "
     "1-65535 and other numbers within the range airlock keeps for them (RANGES)",
-    "group_vars/all.yml:4: setting airlock_api_port: 70000 is outside 1-65535; use a port "
+    "group_vars/all.yml:4: setting airlock_api_port: 70000 is outside 1-65535; use a value "
     "between 1 and 65535",
 )
 def _check_types(ctx: Context) -> Iterator[Problem]:
@@ -357,7 +368,8 @@ def _check_types(ctx: Context) -> Iterator[Problem]:
             yield Problem(
                 subject,
                 f"{d.value!r} {wrong}",
-                f"the setting is a {kind} ({option['_role']}'s argument spec)",
+                f"write {_WANTED.get(kind, kind)} "
+                f"(roles/{option['_role']}/meta/argument_specs.yml)",
                 where=d.where,
             )
             continue

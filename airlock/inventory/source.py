@@ -158,7 +158,7 @@ def _walk(root: Any, doc: Doc, track_depth: int) -> None:
                             Problem(
                                 "",
                                 f"key `{key}` is given twice in one mapping (first at line "
-                                f"{first[key]}); Ansible would silently keep the last one",
+                                f"{first[key]}, and Ansible silently keeps only the last)",
                                 "delete one of them",
                                 where=f"{doc.name}:{line}",
                             )
@@ -167,7 +167,7 @@ def _walk(root: Any, doc: Doc, track_depth: int) -> None:
                         first[key] = line
                     if path is not None and len(path) < track_depth:
                         child = (*path, key)
-                        doc.lines.setdefault(child, line)
+                        doc.lines[child] = line  # the last one given is the one that counts
                 stack.append((value_node, child))
                 stack.append((key_node, None))
         elif isinstance(node, yaml.SequenceNode):

@@ -222,6 +222,11 @@ CASES: list[tuple[str, Edit, list[str]]] = [
         replace(HOSTS, "    etcd:\n", "    etcd:\n      children: {etcd: {}}\n"),
         ["hosts.yml:19:", "group etcd: is listed among its own children"],
     ),
+    (
+        "bad value given twice",
+        append(CLUSTER, "airlock_api_port: eighty\n"),
+        ["cluster.yml:24: setting airlock_api_port: 'eighty' is not a whole number"],
+    ),
     # --- names ----------------------------------------------------------------------------
     (
         "group typo",
