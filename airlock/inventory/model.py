@@ -19,7 +19,14 @@ class Problem:
 
     def __str__(self) -> str:
         head = ": ".join(p for p in (self.where, self.subject) if p)
-        return f"{head}: {self.what}; {self.fix}"
+        return _one_line(f"{head}: {self.what}; {self.fix}")
+
+
+def _one_line(text: str) -> str:
+    """Control characters (a name may hold any) escaped, so a problem stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass(frozen=True)

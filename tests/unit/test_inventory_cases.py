@@ -227,6 +227,11 @@ CASES: list[tuple[str, Edit, list[str]]] = [
         append(CLUSTER, "airlock_api_port: eighty\n"),
         ["cluster.yml:24: setting airlock_api_port: 'eighty' is not a whole number"],
     ),
+    (
+        "control character in a name",
+        replace(HOSTS, "    etcd:\n", '    "etc\\x1ed":\n      hosts: {cp1: {}}\n    etcd:\n'),
+        ["group etc\\x1ed: is not a group airlock knows"],
+    ),
     # --- names ----------------------------------------------------------------------------
     (
         "group typo",
