@@ -21,7 +21,8 @@ def static_problems(inventory: Path) -> tuple[Inventory, list[Problem]]:
     inv = load_inventory(inventory)
     known = known_settings()
     problems = validate(inv, known)
-    problems += version_problems(inv, known)
+    if not inv.broken:
+        problems += version_problems(inv, known)
     return inv, problems
 
 

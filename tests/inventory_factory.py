@@ -20,6 +20,7 @@ BASE: dict[str, Any] = {
             "kube_control_plane": {"hosts": {"m1": None, "m2": None, "m3": None}},
             "lb": {"hosts": {"m1": None, "m2": None, "m3": None}},
             "kube_node": {"hosts": {"w1": None, "w2": None}},
+            "bundle_host": {"hosts": {"m1": None}},
         },
     }
 }
