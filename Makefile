@@ -17,7 +17,7 @@ LAB_ARGS ?= --masters 3 --workers 2
 .PHONY: bootstrap lab lab-down test lint unit molecule e2e e2e-faults bench help
 
 help:
-	@echo "make lab | make test | make e2e | make lint | make unit | make molecule | make bench | make lab-down"
+	@echo "make lab | make test | make e2e | make e2e-faults | make lint | make unit | make molecule | make bench | make lab-down"
 
 bootstrap:
 	@scripts/bootstrap
