@@ -231,10 +231,18 @@ def test_keepalived_killed_on_the_vip_holder_leaves_exactly_one_holder(cluster: 
         timeout=30,
         interval=1,
     )
-    _wait("exactly one VIP holder", lambda: len(_vip_holders()) == 1, timeout=10, interval=1)
-    for _ in range(5):
-        assert len(_vip_holders()) == 1, "two hosts hold the VIP after keepalived crashed"
-        time.sleep(1)
+    # The restarted keepalived starts without the VIP and, being the preferred host, takes
+    # it back from whoever took over meanwhile: the VIP moves (once or twice) and must
+    # settle on exactly one host within seconds, never two for good (the crash used to
+    # leave it on this host next to the new holder until someone restarted keepalived).
+    samples: list[list[str]] = []
+
+    def settled() -> bool:
+        samples.append(_vip_holders())
+        return len(samples) >= 3 and all(len(h) == 1 for h in samples[-3:])
+
+    _wait("the VIP settled on exactly one host", settled, timeout=20, interval=1)
+    print(f"\nVIP holders after keepalived on {holder} was killed, one sample a second: {samples}")
     assert cluster.kubectl_run("get", "--raw", "/readyz", timeout=15).stdout.strip() == "ok"
 
 
