@@ -250,7 +250,8 @@ def verify_command(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(f"bundle {args.bundle}: {problem}", file=sys.stderr)
     print(
-        f"bundle {args.bundle}: FAILED, {len(report.problems)} problems; do not install it",
+        f"bundle {args.bundle}: FAILED, {len(report.problems)} "
+        f"problem{'' if len(report.problems) == 1 else 's'}; do not install it",
         file=sys.stderr,
     )
     return 1
