@@ -70,8 +70,14 @@ def _kill_tree(pid: int) -> None:
 
 
 def _newest_run() -> Path:
-    runs = sorted((ROOT / ".airlock" / "runs").glob("*-site"), key=lambda p: p.stat().st_mtime)
-    return runs[-1]
+    """This lab's newest deploy run (other labs' runs may share the directory)."""
+    runs = sorted((ROOT / ".airlock" / "runs").glob("*-site"), key=lambda p: p.name)
+    mine = f"labs/{LAB}/inventory"
+    for run in reversed(runs):
+        events = run / "events.jsonl"
+        if events.is_file() and mine in events.read_text(errors="replace"):
+            return run
+    raise AssertionError(f"no deploy run of lab {LAB} in .airlock/runs")
 
 
 def _changed_tasks(run_dir: Path) -> list[str]:
