@@ -32,13 +32,14 @@ SUBNET = "10.77.36.0/24"
 INVENTORY = ROOT / ".airlock" / "labs" / LAB / "inventory"
 KUBECONFIG = INVENTORY / ".credentials" / "kubernetes" / "admin.conf"
 
-# (what is interrupted, a task name the progress prints, seconds to let it run first)
+# (what is interrupted, a task name the progress prints, the hosts whose `kubeadm` process
+# must be running before the kill (none: kill `delay` s after the task starts), delay)
 KILL_POINTS = [
-    ("the bundle fetch", "Fetch each artifact and check its sha256", 4),
-    ("etcd's start", "Start and enable etcd", 1),
-    ("kubeadm init", "Initialise the first control-plane host", 25),
-    ("a control-plane join", "Join the other control-plane hosts, one at a time", 30),
-    ("a worker join", "Join the workers", 8),
+    ("the bundle fetch", "Fetch each artifact and check its sha256", (), 4),
+    ("etcd's start", "Start and enable etcd", (), 1),
+    ("kubeadm init", "Initialise the first control-plane host", ("m1",), 5),
+    ("a control-plane join", "Join the other control-plane hosts, one at a time", ("m2", "m3"), 5),
+    ("a worker join", "Join the workers", ("w1", "w2"), 2),
 ]
 
 
@@ -91,8 +92,25 @@ def _changed_tasks(run_dir: Path) -> list[str]:
     return changed
 
 
-def _deploy_killed_at(task: str, delay: float) -> tuple[bool, str]:
-    """Start a deploy, kill it `delay` s after `task` starts; (killed?, output)."""
+def _kubeadm_runs(hosts: tuple[str, ...]) -> str | None:
+    """The first of `hosts` on which a `kubeadm` process runs now, if any."""
+    for host in hosts:
+        probe = subprocess.run(
+            ["podman", "exec", f"airlock-{LAB}-{host}", "pgrep", "-x", "kubeadm"],
+            capture_output=True,
+            check=False,
+        )
+        if probe.returncode == 0:
+            return host
+    return None
+
+
+def _deploy_killed_at(task: str, hosts: tuple[str, ...], delay: float) -> tuple[str, str]:
+    """Start a deploy and kill it during `task`; (what the kill interrupted, output).
+
+    With `hosts`, the kill waits (up to 180 s) until kubeadm runs on one of them, so it
+    lands inside `kubeadm init`/`join` rather than before or after it.
+    """
     env = dict(os.environ, AIRLOCK_HOME=str(ROOT), PATH=f"{VENV_BIN}:{os.environ['PATH']}")
     proc = subprocess.Popen(
         [AIRLOCK, "deploy", "-i", str(INVENTORY)],
@@ -106,13 +124,25 @@ def _deploy_killed_at(task: str, delay: float) -> tuple[bool, str]:
     seen: list[str] = []
     for line in proc.stdout:
         seen.append(line)
-        if task in line:
-            time.sleep(delay)
-            _kill_tree(proc.pid)
-            proc.wait()
-            return True, "".join(seen)
+        if task not in line:
+            continue
+        landed = "the task"
+        if hosts:
+            deadline = time.monotonic() + 180
+            while proc.poll() is None and time.monotonic() < deadline:
+                host = _kubeadm_runs(hosts)
+                if host:
+                    landed = f"kubeadm running on {host}"
+                    break
+                time.sleep(0.5)
+            else:
+                landed = "the task (kubeadm never seen running)"
+        time.sleep(delay)
+        _kill_tree(proc.pid)
+        proc.wait()
+        return landed, "".join(seen)
     proc.wait()
-    return False, "".join(seen)
+    return "", "".join(seen)
 
 
 def _kubectl(kubectl: Path, *args: str) -> subprocess.CompletedProcess:
@@ -142,12 +172,12 @@ def test_a_deploy_killed_at_every_stage_converges_on_the_next_run(tmp_path: Path
     with lab_hosts(LAB, *up, timeout=1800, keep=keep):
         run_airlock("check", "-i", str(INVENTORY), check=True, timeout=600)
         report = []
-        for what, task, delay in KILL_POINTS:
+        for what, task, hosts, delay in KILL_POINTS:
             started = time.monotonic()
-            killed, output = _deploy_killed_at(task, delay)
-            assert killed, f"the deploy never reached {task!r} ({what}):\n{output[-4000:]}"
+            landed, output = _deploy_killed_at(task, hosts, delay)
+            assert landed, f"the deploy never reached {task!r} ({what}):\n{output[-4000:]}"
             changed = _changed_tasks(_newest_run())
-            report.append((what, time.monotonic() - started, changed))
+            report.append((f"{what} ({landed})", time.monotonic() - started, changed))
         final = run_airlock("deploy", "-i", str(INVENTORY), timeout=3600)
         assert final.returncode == 0, f"deploy after the kills failed:\n{final.stdout[-6000:]}"
         final_changed = _changed_tasks(_newest_run())
