@@ -32,20 +32,30 @@ def version_problems(inv: Inventory, known: dict[str, Any]) -> list[Problem]:
     version = inv.settings.get("airlock_kube_version", known.get("airlock_kube_version"))
     if not manifest_path.is_file() or not version or "{{" in str(version):
         return []
-    from airlock.bundle.manifest import load_manifest
+    from airlock.bundle.manifest import ManifestError, load_manifest
 
-    manifest = load_manifest(manifest_path)
-    if str(version).lstrip("v") == manifest.kube_version.lstrip("v"):
-        return []
-    return [
-        Problem(
-            "setting airlock_kube_version",
-            f"{version} is not in the bundle manifest {manifest_path.name} "
-            f"(it pins Kubernetes {manifest.kube_version})",
-            f'set airlock_kube_version: "{manifest.kube_version.lstrip("v")}" or build a bundle '
-            "with the version you want (offline-bundle/manifest.yml)",
-        )
-    ]
+    try:
+        load_manifest(manifest_path, str(version))
+    except ManifestError:
+        default = load_manifest(manifest_path)
+        releases = _releases(manifest_path)
+        return [
+            Problem(
+                "setting airlock_kube_version",
+                f"{version} is not in the bundle manifest {manifest_path.name} "
+                f"(it pins Kubernetes {', '.join(releases)})",
+                f'set airlock_kube_version: "{default.kube_version.lstrip("v")}" (or another '
+                "release it pins), or pin the release you want in offline-bundle/manifest.yml",
+            )
+        ]
+    return []
+
+
+def _releases(manifest_path: Path) -> list[str]:
+    import yaml
+
+    data = yaml.safe_load(manifest_path.read_text(encoding="utf-8")) or {}
+    return [str(v) for v in data.get("kube_versions") or [data.get("kube_version")]]
 
 
 def host_problems(inv: Inventory, limit: str = "") -> tuple[list[Problem], RunResult]:

@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from airlock.cli import bundle, check, deploy, lab, version
+from airlock.cli import bundle, check, deploy, lab, upgrade, version
 from airlock.errors import AirlockError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     check.register(sub)
     deploy.register(sub)
+    upgrade.register(sub)
     lab.register(sub)
     bundle.register(sub)
     version.register(sub)

@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from airlock.arch import ARCHES, host_arch
 from airlock.errors import AirlockError
+
+if TYPE_CHECKING:
+    from airlock.bundle.manifest import Manifest
 
 PROFILES = ("production", "lab")
 
@@ -57,6 +61,13 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
         default=None,
         choices=ARCHES,
         help="architecture to include; repeat for several (default: this machine's)",
+    )
+    p.add_argument(
+        "--kube-version",
+        default=None,
+        metavar="VERSION",
+        help="the Kubernetes release the bundle carries (one bundle per release; default: "
+        "the manifest's kube_version); one of the manifest's kube_versions",
     )
     p.add_argument(
         "--output",
@@ -195,8 +206,14 @@ def build_command(args: argparse.Namespace) -> int:
             manifest_path,
             dry_run=args.dry_run,
             downloads=Cache(cache_dir),
+            kube_version=args.kube_version,
         )
-    manifest = load_manifest(manifest_path or default_manifest_path())
+    manifest = load_manifest(
+        manifest_path or default_manifest_path(),
+        None if args.profile == "lab" else args.kube_version,
+    )
+    if args.profile == "production":
+        _refuse_incomplete(manifest)
     _warn_unpinned(manifest.path, arches)
     if not args.no_wheels:
         from airlock.bundle.build.wheels import wheel_members
@@ -223,6 +240,19 @@ def build_command(args: argparse.Namespace) -> int:
         f"{result.fetched} fetched, {result.reused} from cache, {result.seconds:.1f} s"
     )
     return 0
+
+
+def _refuse_incomplete(manifest: Manifest) -> None:
+    """Refuse, before any download, a release whose slots name it (not pinned yet)."""
+    from airlock.bundle.manifest import missing_for
+
+    missing = missing_for(manifest)
+    if missing:
+        raise AirlockError(
+            f"Kubernetes {manifest.kube_version}: {manifest.path} does not pin "
+            f"{', '.join(missing)} yet (slots of this release); nothing was downloaded. "
+            "Pin them first: each slot's note says how (docs/bundle.md, production manifest)"
+        )
 
 
 def _warn_unpinned(manifest: Path, arches: list[str]) -> None:

@@ -35,6 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a network with no route out (proves an install is offline)",
     )
     up.add_argument(
+        "--kube-version",
+        default=None,
+        metavar="VERSION",
+        help="the Kubernetes release the inventory installs, from its lab bundle "
+        "(default: the lab profile's default release)",
+    )
+    up.add_argument(
         "--inventory",
         type=Path,
         default=None,
@@ -59,9 +66,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _lab_up(args: argparse.Namespace) -> int:
+    from airlock.lab.bundle.profile import release
     from airlock.lab.hosts import Lab
     from airlock.lab.spec import LabSpec
 
+    release(args.kube_version)  # an unknown release is refused before any host starts
     spec = LabSpec(
         name=args.name,
         masters=args.masters,
@@ -69,6 +78,7 @@ def _lab_up(args: argparse.Namespace) -> int:
         subnet=args.subnet,
         internal=args.internal,
         inventory_dir=args.inventory,
+        kube_version=args.kube_version,
     )
     changed = Lab(spec).up()
     for line in changed:

@@ -962,8 +962,8 @@ RULES.append(
         "kube-version",
         "`airlock_kube_version` is the version the bundle manifest pins (airlock/check.py)",
         "setting airlock_kube_version: 1.33.0 is not in the bundle manifest manifest.yml (it "
-        'pins Kubernetes v1.34.4); set airlock_kube_version: "1.34.4" or build a bundle with '
-        "the version you want (offline-bundle/manifest.yml)",
+        'pins Kubernetes v1.37.2, v1.36.3, v1.35.4); set airlock_kube_version: "1.37.2" (or '
+        "another release it pins), or pin the release you want in offline-bundle/manifest.yml",
     )
 )
 

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from airlock.lab.bundle import lab_archive
+from airlock.lab.bundle.profile import release
 from airlock.lab.spec import LabSpec
 
 HEADER = (
@@ -45,8 +46,9 @@ def group_vars(spec: LabSpec, key: Path, known_hosts: Path) -> dict[str, Any]:
         "airlock_cluster_name": spec.name,
         "airlock_api_vip": spec.vip,
         "airlock_host_cidr": spec.subnet,
-        # `airlock bundle build --profile lab` writes it here.
-        "airlock_bundle": str(lab_archive()),
+        # `airlock bundle build --profile lab [--kube-version V]` writes it here.
+        "airlock_kube_version": release(spec.kube_version).kube.removeprefix("v"),
+        "airlock_bundle": str(lab_archive(spec.kube_version)),
         # The sandbox running the lab lacks CAP_SYS_RESOURCE: runc cannot lower a pod's
         # oom_score_adj below containerd's own, so containerd must not ask it to.
         "containerd_restrict_oom_score_adj": True,

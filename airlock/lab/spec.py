@@ -34,6 +34,7 @@ class LabSpec:
     subnet: str = ""
     internal: bool = False
     inventory_dir: Path | None = None
+    kube_version: str | None = None  # a release of the lab profile; None: its default
     hosts: list[LabHost] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -139,9 +139,25 @@ def _node_registration(params: dict[str, Any]) -> dict[str, Any]:
         "imagePullPolicy": "Never" if params.get("offline", True) else "IfNotPresent",
         "kubeletExtraArgs": [{"name": "node-ip", "value": params["advertise_address"]}],
     }
-    if params.get("ignore_preflight_errors"):
-        reg["ignorePreflightErrors"] = list(params["ignore_preflight_errors"])
+    ignores = preflight_ignores(params)
+    if ignores:
+        reg["ignorePreflightErrors"] = ignores
     return reg
+
+
+def preflight_ignores(params: dict[str, Any]) -> list[str]:
+    """The preflight checks kubeadm skips: the user's, plus SystemVerification on a
+    cgroup v1 host (params["cgroup_version"] == 1).
+
+    From Kubernetes 1.35 (every release airlock supports) cgroup v1 is deprecated
+    upstream: the kubelet starts there only with failCgroupV1: false, which
+    kubelet_configuration sets, and kubeadm's SystemVerification fails on it.
+    """
+    ignores = [str(check) for check in params.get("ignore_preflight_errors") or []]
+    known = {check.lower() for check in ignores}
+    if params.get("cgroup_version") == 1 and not known & {"systemverification", "all"}:
+        ignores.append("SystemVerification")
+    return ignores
 
 
 def cluster_configuration(params: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from ansible_collections.airlock.cluster.plugins.module_utils.kubeadm import (
     cgroup_version,
     init_documents,
     new_certificate_key,
+    preflight_ignores,
     render,
 )
 from ansible_collections.airlock.cluster.plugins.module_utils.kubeadm_run import (
@@ -309,7 +310,7 @@ def apply(module: AnsibleModule, state: str, key: str | None) -> None:
         write_private(module, params["config_file"], documents(module, key))
         args = ["init", "--config", params["config_file"]]
         args += ["--upload-certs"] if key else []
-        args += _ignored(params["ignore_preflight_errors"])
+        args += _ignored(preflight_ignores({**params, "cgroup_version": cgroup_version()}))
         kubeadm.run(args, what="kubeadm init")
         return
     write_private(module, params["config_file"], documents(module, key))

@@ -11,7 +11,9 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.airlock.cluster.plugins.module_utils.kubeadm import (
     KubeadmConfigError,
+    cgroup_version,
     join_configuration,
+    preflight_ignores,
     render,
 )
 from ansible_collections.airlock.cluster.plugins.module_utils.kubeadm_run import (
@@ -202,15 +204,16 @@ def join(module: AnsibleModule) -> dict[str, Any]:
     if module.check_mode:
         return {"changed": True, "joined": False}
     try:
-        config = render([join_configuration(dict(params))])
+        config = render([join_configuration({**params, "cgroup_version": cgroup_version()})])
     except KubeadmConfigError as exc:
         module.fail_json(msg=f"kubeadm join configuration: {exc}")
         raise
     kubeadm = Kubeadm(module, params["kubeadm"])
     write_private(module, params["config_file"], config)
     args = ["join", "--config", params["config_file"]]
-    if params["ignore_preflight_errors"]:
-        args.append(f"--ignore-preflight-errors={','.join(params['ignore_preflight_errors'])}")
+    ignores = preflight_ignores({**params, "cgroup_version": cgroup_version()})
+    if ignores:
+        args.append(f"--ignore-preflight-errors={','.join(ignores)}")
     try:
         kubeadm.run(
             args,

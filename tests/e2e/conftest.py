@@ -71,14 +71,16 @@ def deploy(*extra: str) -> tuple[subprocess.CompletedProcess, dict, float]:
     return proc, summary_from_output(proc.stdout), elapsed
 
 
-def _bundle() -> Path:
+def _bundle(kube_version: str | None = None) -> Path:
+    """The lab bundle of one release (default: the lab profile's), built or reused."""
     from airlock.lab.bundle import lab_archive
 
     started = time.monotonic()
-    proc = run_airlock("bundle", "build", "--profile", "lab", timeout=4 * 3600)
+    release = ["--kube-version", kube_version] if kube_version else []
+    proc = run_airlock("bundle", "build", "--profile", "lab", *release, timeout=4 * 3600)
     assert proc.returncode == 0, f"bundle build failed:\n{proc.stdout[-4000:]}\n{proc.stderr}"
-    print(f"\nlab bundle ready in {time.monotonic() - started:.0f}s")
-    return lab_archive()
+    print(f"\nlab bundle {kube_version or ''} ready in {time.monotonic() - started:.0f}s")
+    return lab_archive(kube_version)
 
 
 def _program_from(bundle: Path, name: str, dest: Path) -> Path:
@@ -111,10 +113,10 @@ def _toolbox_archive(work: Path) -> Path:
     return archive
 
 
-def _load_toolbox(archive: Path) -> None:
-    """Put the test image into the workers' containerd (through podman, not the network)."""
-    for worker in WORKERS:
-        container = f"airlock-{LAB}-{worker}"
+def _load_toolbox(archive: Path, lab: str = LAB, hosts: tuple[str, ...] = WORKERS) -> None:
+    """Put the test image into the hosts' containerd (through podman, not the network)."""
+    for worker in hosts:
+        container = f"airlock-{lab}-{worker}"
         env = dict(os.environ, CONTAINERS_CONF=str(ROOT / ".airlock" / "containers.conf"))
         subprocess.run(
             ["podman", "cp", str(archive), f"{container}:/root/toolbox.oci.tar"],

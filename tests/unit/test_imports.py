@@ -26,6 +26,7 @@ LAYERS = {
     "airlock.cli": 6,
     "airlock.lab": 5,
     "airlock.check": 4,
+    "airlock.upgrade": 1,  # reads a bundle, renders a plan: errors only
     "airlock.bundle.build": 4,
     "airlock.bundle.pin": 4,
     "airlock.bundle.manifest": 3,

@@ -2,7 +2,8 @@
 
 Modules: model (the format, its rules, Manifest and ResolvedArtifact; see its docstring),
 ospackages (the `os_packages:` section and the pinned files it points at), load
-(load_manifest: a file, with its pinned .debs). Imports only the leaves (airlock.errors,
+(load_manifest: a file, with its pinned .debs), releases (missing_for: the slots a
+Kubernetes release still lacks). Imports only the leaves (airlock.errors,
 airlock.paths, airlock.arch); pinning and building sit above it.
 """
 
@@ -16,6 +17,7 @@ from airlock.bundle.manifest.model import (
     parse_manifest,
     registry_ref,
 )
+from airlock.bundle.manifest.releases import missing_for
 
 __all__ = [
     "Artifact",
@@ -24,6 +26,7 @@ __all__ = [
     "ResolvedArtifact",
     "default_manifest_path",
     "load_manifest",
+    "missing_for",
     "override_mirrors",
     "parse_manifest",
     "registry_ref",

@@ -16,8 +16,11 @@ def default_manifest_path() -> Path:
     return project_root() / "offline-bundle" / "manifest.yml"
 
 
-def load_manifest(path: str | Path) -> Manifest:
-    """Read and validate a manifest file; raise ManifestError listing every problem."""
+def load_manifest(path: str | Path, kube_version: str | None = None) -> Manifest:
+    """Read and validate a manifest file; raise ManifestError listing every problem.
+
+    `kube_version` selects one of the manifest's kube_versions (default its kube_version).
+    """
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -25,4 +28,4 @@ def load_manifest(path: str | Path) -> Manifest:
         raise ManifestError(f"manifest {path} does not exist; pass --manifest PATH") from None
     except yaml.YAMLError as exc:
         raise ManifestError(f"manifest {path} is not valid YAML: {exc}") from None
-    return parse_manifest(with_pinned_packages(data, path), path)
+    return parse_manifest(with_pinned_packages(data, path), path, kube_version)

@@ -3,7 +3,8 @@
 File format (YAML, see offline-bundle/manifest.yml for the documented production one)::
 
     schema: 1
-    kube_version: v1.34.4
+    kube_version: v1.37.2         # the release a bundle carries unless --kube-version says
+    kube_versions: [v1.37.2, v1.36.3, v1.35.4]   # every release pinned (default: kube_version)
     architectures: [amd64, arm64]
     mirrors:                      # name -> base URL; `--mirror NAME=URL` overrides one,
       k8s: https://dl.k8s.io      # `--mirror URL` points every mirror at URL/NAME
@@ -15,6 +16,7 @@ File format (YAML, see offline-bundle/manifest.yml for the documented production
         url: "{mirror.k8s}/release/{version}/bin/linux/{arch}/kubeadm"
         target: "bin/{arch}/kubeadm"        # path inside the bundle
         roles: [kube_control_plane, kube_node]
+        kube: [v1.37.2]           # the releases it belongs to (default: every one)
         sha256: {amd64: <64 hex>, arm64: <64 hex>}   # one per architecture it exists for
       - name: kube-apiserver      # kind image from a registry: `ref` + `digest` instead of
         kind: image               # url + sha256 (a registry serves manifests by digest)
@@ -35,8 +37,9 @@ File format (YAML, see offline-bundle/manifest.yml for the documented production
 Rules (each breach is an error naming the entry and the fix): every artifact has a
 version; every architecture an artifact lists has a 64-hex sha256 (a version without a
 checksum is an error); URL templates only use `{version}`, `{arch}` and `{mirror.NAME}`
-of a declared mirror; names are unique; a slot that gains a version must move to
-`artifacts` with its checksums. A registry image (kind image with `ref`) is pinned by
+of a declared mirror; names are unique among the artifacts of one release (`kube` lists
+the releases an entry belongs to, each in kube_versions); a slot that gains a version
+must move to `artifacts` with its checksums. A registry image (kind image with `ref`) is pinned by
 `digest` (`sha256:` + 64 hex) instead of `sha256`; its archive's sha256 is only known once
 it is fetched (airlock/bundle/build/images.py) and is then recorded in the bundle like any other.
 
@@ -216,15 +219,15 @@ def override_mirrors(manifest: Manifest, specs: list[str]) -> dict[str, str]:
     return out
 
 
-def parse_manifest(data: Any, path: Path) -> Manifest:
+def parse_manifest(data: Any, path: Path, kube_version: str | None = None) -> Manifest:
+    """The manifest of one Kubernetes release: `kube_version` (one of kube_versions;
+    default the document's kube_version) and the artifacts that belong to it."""
     problems: list[str] = []
     if not isinstance(data, dict):
         raise ManifestError(f"manifest {path}: the top level must be a mapping")
     if data.get("schema") != SCHEMA:
         problems.append(f"schema must be {SCHEMA} (found {data.get('schema')!r})")
-    kube_version = str(data.get("kube_version") or "")
-    if not kube_version:
-        problems.append("kube_version is missing; set it to the Kubernetes release, e.g. v1.34.4")
+    releases, default = _releases(data, path, kube_version, problems)
     arches = tuple(data.get("architectures") or ())
     for arch in arches:
         if arch not in ARCHES:
@@ -239,6 +242,8 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
         art = _parse_artifact(raw, index, arches, mirrors, problems)
         if art is None:
             continue
+        if not _belongs(art, releases, default, problems):
+            continue
         if art.name in seen:
             problems.append(f"artifact {art.name}: the name is used twice; names must be unique")
         seen.add(art.name)
@@ -252,7 +257,39 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
             )
     if problems:
         raise ManifestError(f"manifest {path} is invalid:\n  - " + "\n  - ".join(problems))
-    return Manifest(path, kube_version, arches, dict(mirrors), tuple(artifacts), slots)
+    return Manifest(path, default, arches, dict(mirrors), tuple(artifacts), slots)
+
+
+def _releases(
+    data: dict[str, Any], path: Path, kube_version: str | None, problems: list[str]
+) -> tuple[list[str], str]:
+    """(every release the manifest pins, the one selected)."""
+    default = str(data.get("kube_version") or "")
+    if not default:
+        problems.append("kube_version is missing; set it to the Kubernetes release, e.g. v1.37.2")
+    releases = [str(v) for v in data.get("kube_versions") or [default]]
+    if default and default not in releases:
+        problems.append(f"kube_version {default} is not in kube_versions ({', '.join(releases)})")
+    if kube_version is not None:
+        wanted = f"v{kube_version.removeprefix('v')}"
+        if wanted not in releases:
+            raise ManifestError(
+                f"--kube-version {kube_version}: manifest {path} pins Kubernetes "
+                f"{', '.join(releases)}; pick one of those"
+            )
+        default = wanted
+    return releases, default
+
+
+def _belongs(art: Artifact, releases: list[str], selected: str, problems: list[str]) -> bool:
+    """Whether `art` is part of release `selected` (its `kube` list; default every one)."""
+    belongs = [str(v) for v in art.extra.get("kube") or releases]
+    problems += [
+        f"artifact {art.name}: kube lists {r}, which is not in kube_versions"
+        for r in belongs
+        if r not in releases
+    ]
+    return selected in belongs
 
 
 def _parse_artifact(

@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from airlock.bundle.build.pipeline import default_archive
-from airlock.bundle.manifest import default_manifest_path, load_manifest
 
 
-def lab_archive() -> Path:
-    """The lab bundle for the Kubernetes version offline-bundle/manifest.yml pins."""
-    return default_archive("lab", load_manifest(default_manifest_path()).kube_version)
+def lab_archive(kube_version: str | None = None) -> Path:
+    """The lab bundle of one Kubernetes release (default: the lab's default release)."""
+    from airlock.lab.bundle.profile import release
+
+    return default_archive("lab", release(kube_version).kube)

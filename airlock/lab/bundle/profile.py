@@ -15,9 +15,17 @@ The result is a manifest of the same schema as production's, written to
 the `debian` mirrors (their real archive URLs). `airlock bundle build` then downloads,
 verifies and packs it exactly as it does production.
 
-Kubernetes v1.34.4: the newest 1.34 release the module proxy serves here; 1.34 is the last
-minor whose kubelet only warns on cgroup v1 (this kernel); 1.35 would need
-failCgroupV1: false.
+One bundle per Kubernetes release (RELEASES: the newest served patch of each minor the lab
+builds, with the etcd, CoreDNS, pause and crictl versions kubeadm of that release expects):
+a bundle is what one cluster runs, `airlock check` compares the inventory's version with
+the bundle's, and an upgrade is carried by the target release's bundle. `make lab` builds
+only DEFAULT_RELEASE; the upgrade e2e builds the older one when it needs it. Programs are
+cached per version (<cache>/bin/<arch>/<version>/), so two releases share containerd,
+runc and the CNI plugins, which do not depend on the Kubernetes minor here.
+
+1.35 and later refuse cgroup v1 (this kernel) unless the kubelet configuration sets
+failCgroupV1: false and kubeadm's SystemVerification preflight is skipped; the kubeadm
+modules do both per host (plugins/module_utils/kubeadm.py).
 """
 
 from __future__ import annotations
@@ -43,15 +51,36 @@ from airlock.errors import AirlockError, CommandError
 from airlock.lab.bundle import gobuild, oci
 from airlock.tarball import tar_writer
 
-KUBE_VERSION = "v1.34.4"
-ETCD_VERSION = "v3.6.5"  # kubeadm v1.34.4 asks for registry.k8s.io/etcd:3.6.5-0
-COREDNS_VERSION = "v1.12.1"  # ... and registry.k8s.io/coredns/coredns:v1.12.1
-PAUSE_VERSION = "3.10.1"  # ... and registry.k8s.io/pause:3.10.1
+
+@dataclass(frozen=True)
+class Release:
+    """A Kubernetes release and what kubeadm of it expects next to it.
+
+    etcd: a patch of the minor kubeadm's DefaultEtcdVersion names for it
+    (cmd/kubeadm/app/constants); coredns and pause: its CoreDNSVersion and PauseVersion;
+    crictl: cri-tools of the same minor.
+    """
+
+    kube: str
+    etcd: str
+    coredns: str
+    pause: str
+    crictl: str
+
+
+RELEASES = {
+    # kubeadm v1.37.2: etcd 3.7.0-0, coredns v1.14.6, pause 3.10.2
+    "v1.37.2": Release("v1.37.2", "v3.7.3", "v1.14.6", "3.10.2", "v1.37.0"),
+    # kubeadm v1.36.3: etcd 3.6.8-0, coredns v1.14.2, pause 3.10.2. etcd v3.6.14, the
+    # newest 3.6 production's manifest can pin with a cited checksum (not 3.6.16), so the
+    # lab runs what production does.
+    "v1.36.3": Release("v1.36.3", "v3.6.14", "v1.14.2", "3.10.2", "v1.36.0"),
+}
+DEFAULT_RELEASE = "v1.37.2"
 FLANNEL_VERSION = "v0.27.4"
 # containernetworking/plugins v0.9.1 is the last release with plugins/meta/flannel (v1.0
 # moved it to flannel-io/cni-plugin, which the module proxy here does not serve).
 FLANNEL_CNI_VERSION = "v0.9.1"
-CRICTL_VERSION = "v1.34.0"
 # The runtime: the versions production's manifest pins, built here and packed in the
 # shape of their upstream release files, so the hosts install both bundles one way.
 CONTAINERD_VERSION = "v2.2.1"
@@ -92,14 +121,14 @@ IPTABLES_COMMANDS = tuple(
 )
 
 
-def _k8s(name: str) -> gobuild.GoTarget:
+def _k8s(name: str, kube: str) -> gobuild.GoTarget:
     return gobuild.GoTarget(
         name,
         "k8s.io/kubernetes",
-        KUBE_VERSION,
+        kube,
         f"k8s.io/kubernetes/cmd/{name}",
         "kubernetes",
-        gobuild.kube_ldflags(KUBE_VERSION),
+        gobuild.kube_ldflags(kube),
     )
 
 
@@ -119,101 +148,103 @@ def _containerd(name: str) -> gobuild.GoTarget:
     )
 
 
-GO_TARGETS: tuple[gobuild.GoTarget, ...] = (
-    *(
-        _k8s(n)
-        for n in (
-            "kubeadm",
-            "kubectl",
-            "kubelet",
-            "kube-scheduler",
-            "kube-proxy",
-            "kube-controller-manager",
-            "kube-apiserver",
-        )
-    ),
-    gobuild.GoTarget(
-        "etcd",
-        "go.etcd.io/etcd/server/v3",
-        ETCD_VERSION,
-        "go.etcd.io/etcd/server/v3",
-        "etcd-server",
-    ),
-    gobuild.GoTarget(
-        "etcdctl",
-        "go.etcd.io/etcd/etcdctl/v3",
-        ETCD_VERSION,
-        "go.etcd.io/etcd/etcdctl/v3",
-        "etcdctl",
-    ),
-    # etcd 3.6's etcdctl has no `snapshot status`/`restore`: they live in etcdutl
-    # (shipped in the same upstream release archive), which etcd_snapshot needs.
-    gobuild.GoTarget(
-        "etcdutl",
-        "go.etcd.io/etcd/etcdutl/v3",
-        ETCD_VERSION,
-        "go.etcd.io/etcd/etcdutl/v3",
-        "etcdutl",
-    ),
-    gobuild.GoTarget(
-        "coredns",
-        "github.com/coredns/coredns",
-        COREDNS_VERSION,
-        "github.com/coredns/coredns",
-        "coredns",
-    ),
-    # flannel's udp backend is cgo on amd64: link it statically against glibc, as upstream.
-    gobuild.GoTarget(
-        "flanneld",
-        "github.com/flannel-io/flannel",
-        FLANNEL_VERSION,
-        "github.com/flannel-io/flannel",
-        "flannel",
-        (
-            f"-X github.com/flannel-io/flannel/pkg/version.Version={FLANNEL_VERSION}",
-            "-extldflags=-static",
+def go_targets(rel: Release) -> tuple[gobuild.GoTarget, ...]:
+    """Every Go program of `rel`'s bundle."""
+    return (
+        *(
+            _k8s(n, rel.kube)
+            for n in (
+                "kubeadm",
+                "kubectl",
+                "kubelet",
+                "kube-scheduler",
+                "kube-proxy",
+                "kube-controller-manager",
+                "kube-apiserver",
+            )
         ),
-        env=(("CGO_ENABLED", "1"),),
-    ),
-    gobuild.GoTarget(
-        "flannel",
-        "github.com/containernetworking/plugins",
-        FLANNEL_CNI_VERSION,
-        "github.com/containernetworking/plugins/plugins/meta/flannel",
-        "cni-plugins",
-    ),
-    gobuild.GoTarget(
-        "crictl",
-        "sigs.k8s.io/cri-tools",
-        CRICTL_VERSION,
-        "sigs.k8s.io/cri-tools/cmd/crictl",
-        "cri-tools",
-    ),
-    *(_containerd(n) for n in ("containerd", "containerd-shim-runc-v2", "ctr")),
-    # runc needs cgo (its nsenter is C) and libseccomp: linked statically, as upstream's
-    # release (`make static`), so it runs on any glibc.
-    gobuild.GoTarget(
-        "runc",
-        "github.com/opencontainers/runc",
-        RUNC_VERSION,
-        "github.com/opencontainers/runc",
-        "runc",
-        (f"-X main.version={RUNC_VERSION.lstrip('v')}", "-extldflags=-static"),
-        tags=("seccomp", "urfave_cli_no_docs", "netgo", "osusergo"),
-        env=(("CGO_ENABLED", "1"),),
-    ),
-    *(
         gobuild.GoTarget(
-            name,
+            "etcd",
+            "go.etcd.io/etcd/server/v3",
+            rel.etcd,
+            "go.etcd.io/etcd/server/v3",
+            "etcd-server",
+        ),
+        gobuild.GoTarget(
+            "etcdctl",
+            "go.etcd.io/etcd/etcdctl/v3",
+            rel.etcd,
+            "go.etcd.io/etcd/etcdctl/v3",
+            "etcdctl",
+        ),
+        # etcd 3.6's etcdctl has no `snapshot status`/`restore`: they live in etcdutl
+        # (shipped in the same upstream release archive), which etcd_snapshot needs.
+        gobuild.GoTarget(
+            "etcdutl",
+            "go.etcd.io/etcd/etcdutl/v3",
+            rel.etcd,
+            "go.etcd.io/etcd/etcdutl/v3",
+            "etcdutl",
+        ),
+        gobuild.GoTarget(
+            "coredns",
+            "github.com/coredns/coredns",
+            rel.coredns,
+            "github.com/coredns/coredns",
+            "coredns",
+        ),
+        # flannel's udp backend is cgo on amd64: link it statically against glibc, as upstream.
+        gobuild.GoTarget(
+            "flanneld",
+            "github.com/flannel-io/flannel",
+            FLANNEL_VERSION,
+            "github.com/flannel-io/flannel",
+            "flannel",
+            (
+                f"-X github.com/flannel-io/flannel/pkg/version.Version={FLANNEL_VERSION}",
+                "-extldflags=-static",
+            ),
+            env=(("CGO_ENABLED", "1"),),
+        ),
+        gobuild.GoTarget(
+            "flannel",
             "github.com/containernetworking/plugins",
-            CNI_PLUGINS_VERSION,
-            f"github.com/containernetworking/plugins/{package}",
+            FLANNEL_CNI_VERSION,
+            "github.com/containernetworking/plugins/plugins/meta/flannel",
             "cni-plugins",
-            (f"-X {CNI_BUILDVERSION}={CNI_PLUGINS_VERSION}",),
-        )
-        for name, package in CNI_PLUGINS.items()
-    ),
-)
+        ),
+        gobuild.GoTarget(
+            "crictl",
+            "sigs.k8s.io/cri-tools",
+            rel.crictl,
+            "sigs.k8s.io/cri-tools/cmd/crictl",
+            "cri-tools",
+        ),
+        *(_containerd(n) for n in ("containerd", "containerd-shim-runc-v2", "ctr")),
+        # runc needs cgo (its nsenter is C) and libseccomp: linked statically, as upstream's
+        # release (`make static`), so it runs on any glibc.
+        gobuild.GoTarget(
+            "runc",
+            "github.com/opencontainers/runc",
+            RUNC_VERSION,
+            "github.com/opencontainers/runc",
+            "runc",
+            (f"-X main.version={RUNC_VERSION.lstrip('v')}", "-extldflags=-static"),
+            tags=("seccomp", "urfave_cli_no_docs", "netgo", "osusergo"),
+            env=(("CGO_ENABLED", "1"),),
+        ),
+        *(
+            gobuild.GoTarget(
+                name,
+                "github.com/containernetworking/plugins",
+                CNI_PLUGINS_VERSION,
+                f"github.com/containernetworking/plugins/{package}",
+                "cni-plugins",
+                (f"-X {CNI_BUILDVERSION}={CNI_PLUGINS_VERSION}",),
+            )
+            for name, package in CNI_PLUGINS.items()
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -228,45 +259,48 @@ class LabImage:
     needs_net_tools: bool = False
 
 
-IMAGES = (
-    *(
+def images(rel: Release) -> tuple[LabImage, ...]:
+    """Every image of `rel`'s bundle (kubeadm's and the CNI manifest's)."""
+    return (
+        *(
+            LabImage(
+                n, f"registry.k8s.io/{n}:{rel.kube}", [(n, f"/usr/local/bin/{n}")], roles=CONTROL
+            )
+            for n in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+        ),
         LabImage(
-            n, f"registry.k8s.io/{n}:{KUBE_VERSION}", [(n, f"/usr/local/bin/{n}")], roles=CONTROL
-        )
-        for n in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
-    ),
-    LabImage(
-        "kube-proxy",
-        f"registry.k8s.io/kube-proxy:{KUBE_VERSION}",
-        [("kube-proxy", "/usr/local/bin/kube-proxy")],
-        needs_net_tools=True,
-    ),
-    LabImage(
-        "etcd",
-        f"registry.k8s.io/etcd:{ETCD_VERSION.lstrip('v')}-0",
-        [("etcd", "/usr/local/bin/etcd"), ("etcdctl", "/usr/local/bin/etcdctl")],
-        roles=CONTROL,
-    ),
-    LabImage(
-        "coredns",
-        f"registry.k8s.io/coredns/coredns:{COREDNS_VERSION}",
-        [("coredns", "/coredns")],
-        entrypoint=["/coredns"],
-    ),
-    LabImage(
-        "pause",
-        f"registry.k8s.io/pause:{PAUSE_VERSION}",
-        [("pause", "/pause")],
-        entrypoint=["/pause"],
-    ),
-    LabImage(
-        "flannel",
-        f"ghcr.io/flannel-io/flannel:{FLANNEL_VERSION}",
-        [("flanneld", "/opt/bin/flanneld"), ("flannel", "/opt/cni/bin/flannel")],
-        entrypoint=["/opt/bin/flanneld"],
-        needs_net_tools=True,
-    ),
-)
+            "kube-proxy",
+            f"registry.k8s.io/kube-proxy:{rel.kube}",
+            [("kube-proxy", "/usr/local/bin/kube-proxy")],
+            needs_net_tools=True,
+        ),
+        LabImage(
+            "etcd",
+            f"registry.k8s.io/etcd:{rel.etcd.lstrip('v')}-0",
+            [("etcd", "/usr/local/bin/etcd"), ("etcdctl", "/usr/local/bin/etcdctl")],
+            roles=CONTROL,
+        ),
+        LabImage(
+            "coredns",
+            f"registry.k8s.io/coredns/coredns:{rel.coredns}",
+            [("coredns", "/coredns")],
+            entrypoint=["/coredns"],
+        ),
+        LabImage(
+            "pause",
+            f"registry.k8s.io/pause:{rel.pause}",
+            [("pause", "/pause")],
+            entrypoint=["/pause"],
+        ),
+        LabImage(
+            "flannel",
+            f"ghcr.io/flannel-io/flannel:{FLANNEL_VERSION}",
+            [("flanneld", "/opt/bin/flanneld"), ("flannel", "/opt/cni/bin/flannel")],
+            entrypoint=["/opt/bin/flanneld"],
+            needs_net_tools=True,
+        ),
+    )
+
 
 BINARY_ROLES = {
     "kubeadm": NODE,
@@ -291,29 +325,33 @@ class LabArchive:
     members: Sequence[tuple[str, str]]  # (built program, path in the archive)
 
 
-ARCHIVES = (
-    LabArchive(
-        "containerd",
-        CONTAINERD_VERSION.lstrip("v"),
-        f"containerd-{CONTAINERD_VERSION.lstrip('v')}-linux-{{arch}}.tar.gz",
-        "archives/{arch}/containerd-{version}.tar.gz",
-        [(n, f"bin/{n}") for n in ("containerd", "containerd-shim-runc-v2", "ctr")],
-    ),
-    LabArchive(
-        "cni-plugins",
-        CNI_PLUGINS_VERSION,
-        f"cni-plugins-linux-{{arch}}-{CNI_PLUGINS_VERSION}.tgz",
-        "archives/{arch}/cni-plugins-{version}.tgz",
-        [(n, f"./{n}") for n in CNI_PLUGINS],
-    ),
-    LabArchive(
-        "crictl",
-        CRICTL_VERSION,
-        f"crictl-{CRICTL_VERSION}-linux-{{arch}}.tar.gz",
-        "archives/{arch}/crictl-{version}.tar.gz",
-        [("crictl", "crictl")],
-    ),
-)
+def archives(rel: Release) -> tuple[LabArchive, ...]:
+    """Programs packed like their upstream release files."""
+    return (
+        LabArchive(
+            "containerd",
+            CONTAINERD_VERSION.lstrip("v"),
+            f"containerd-{CONTAINERD_VERSION.lstrip('v')}-linux-{{arch}}.tar.gz",
+            "archives/{arch}/containerd-{version}.tar.gz",
+            [(n, f"bin/{n}") for n in ("containerd", "containerd-shim-runc-v2", "ctr")],
+        ),
+        LabArchive(
+            "cni-plugins",
+            CNI_PLUGINS_VERSION,
+            f"cni-plugins-linux-{{arch}}-{CNI_PLUGINS_VERSION}.tgz",
+            "archives/{arch}/cni-plugins-{version}.tgz",
+            [(n, f"./{n}") for n in CNI_PLUGINS],
+        ),
+        LabArchive(
+            "crictl",
+            rel.crictl,
+            f"crictl-{rel.crictl}-linux-{{arch}}.tar.gz",
+            "archives/{arch}/crictl-{version}.tar.gz",
+            [("crictl", "crictl")],
+        ),
+    )
+
+
 # Every member's mtime: fixed, so the same programs make the same archive.
 ARCHIVE_MTIME = 1_700_000_000
 
@@ -324,12 +362,17 @@ def prepare_lab(
     manifest: Path | None = None,
     dry_run: bool = False,
     downloads: Cache | None = None,
+    kube_version: str | None = None,
 ) -> Path:
-    """Build what is missing (Go programs, images), resolve packages; write the manifest."""
+    """Build what is missing (Go programs, images), resolve packages; write the manifest.
+
+    `kube_version`: one of RELEASES ("1.36.3" or "v1.36.3"; default DEFAULT_RELEASE).
+    """
+    rel = release(kube_version)
     if manifest is not None:
         raise AirlockError(
             "--manifest cannot be combined with --profile lab: the lab profile "
-            "writes its own manifest (under .airlock/cache/lab/manifest.yml)"
+            "writes its own manifest (under .airlock/cache/lab/manifest-VERSION.yml)"
         )
     for arch in arches:
         if arch != "amd64":
@@ -338,22 +381,22 @@ def prepare_lab(
                 "drop --arch or use --arch amd64"
             )
     cache_dir.mkdir(parents=True, exist_ok=True)
-    out = cache_dir / "manifest.yml"
+    out = cache_dir / f"manifest-{rel.kube}.yml"
     if dry_run and out.is_file():
         return out
     arch = "amd64"
-    binaries, failed = _build_programs(cache_dir, arch)
+    binaries, failed = _build_programs(cache_dir, arch, rel)
     debs = _resolve_debs(cache_dir, arch, sorted(set(HOST_PACKAGES) | set(NET_IMAGE_PACKAGES)))
-    images = _build_images(
-        cache_dir, arch, binaries, debs, downloads or Cache(cache_dir / "downloads")
+    built = _build_images(
+        cache_dir, arch, rel, binaries, debs, downloads or Cache(cache_dir / "downloads")
     )
-    archives = _pack_archives(cache_dir, arch, binaries)
-    doc = _manifest_doc(cache_dir, arch, binaries, images, debs, archives)
+    packed = _pack_archives(cache_dir, arch, rel, binaries)
+    doc = _manifest_doc(cache_dir, arch, rel, binaries, built, debs, packed)
     doc["slots"] = [
         {"name": name, "note": f"not built on this machine: {why}"[:400]}
         for name, why in sorted(failed.items())
     ]
-    skipped = sorted({i.name for i in IMAGES} - set(images))
+    skipped = sorted({i.name for i in images(rel)} - set(built))
     doc["slots"] += [
         {"name": f"image-{n}", "note": "left out: a program it needs was not built"}
         for n in skipped
@@ -375,7 +418,20 @@ def _log(message: str) -> None:
     print(f"lab: {message}", file=sys.stderr, flush=True)
 
 
-def _build_programs(cache: Path, arch: str) -> tuple[dict[str, Path], dict[str, str]]:
+def release(kube_version: str | None) -> Release:
+    """The Release for `kube_version` (with or without its `v`); DEFAULT_RELEASE for None."""
+    if kube_version is None:
+        return RELEASES[DEFAULT_RELEASE]
+    want = f"v{kube_version.removeprefix('v')}"
+    if want not in RELEASES:
+        raise AirlockError(
+            f"--kube-version {kube_version}: the lab profile builds Kubernetes "
+            f"{' and '.join(RELEASES)}; pass one of those"
+        )
+    return RELEASES[want]
+
+
+def _build_programs(cache: Path, arch: str, rel: Release) -> tuple[dict[str, Path], dict[str, str]]:
     """Build what is missing; returns (name -> binary, name -> why it could not be built).
 
     A program that fails to build is left out of the bundle (with the images that need
@@ -383,12 +439,13 @@ def _build_programs(cache: Path, arch: str) -> tuple[dict[str, Path], dict[str, 
     """
     out: dict[str, Path] = {}
     failed: dict[str, str] = {}
-    pause = cache / "bin" / arch / PAUSE_VERSION / "pause"
+    pause = cache / "bin" / arch / rel.pause / "pause"
+    targets = go_targets(rel)
     if not pause.is_file() or any(
-        not gobuild.output_path(cache, t, arch).is_file() for t in GO_TARGETS
+        not gobuild.output_path(cache, t, arch).is_file() for t in targets
     ):
         gobuild.require_go()
-    for target in GO_TARGETS:
+    for target in targets:
         path = gobuild.output_path(cache, target, arch)
         if not path.is_file():
             _log(f"building {target.name} {target.version} from {target.module} (slow)")
@@ -401,14 +458,14 @@ def _build_programs(cache: Path, arch: str) -> tuple[dict[str, Path], dict[str, 
                 continue
             _log(f"built {target.name} in {time.monotonic() - start:.0f} s")
         out[target.name] = path
-    out["pause"] = _build_pause(cache, arch)
+    out["pause"] = _build_pause(cache, arch, rel.pause)
     return out, failed
 
 
-def _build_pause(cache: Path, arch: str) -> Path:
+def _build_pause(cache: Path, arch: str, version: str) -> Path:
     from airlock.paths import project_root
 
-    out = cache / "bin" / arch / PAUSE_VERSION / "pause"
+    out = cache / "bin" / arch / version / "pause"
     if out.is_file():
         return out
     src = project_root() / "offline-bundle" / "lab" / "pause"
@@ -474,13 +531,14 @@ def sha256_text(text: str) -> str:
 def _build_images(
     cache: Path,
     arch: str,
+    rel: Release,
     binaries: dict[str, Path],
     debs: Sequence[ResolvedDeb],
     downloads: Cache,
 ) -> dict[str, tuple[LabImage, Path]]:
     out = {}
     net_tree: Path | None = None
-    for image in IMAGES:
+    for image in images(rel):
         if any(b not in binaries for b, _ in image.binaries):
             continue
         inputs = "".join(sha256_file(binaries[b]) for b, _ in image.binaries)
@@ -506,11 +564,11 @@ def _build_images(
 
 
 def _pack_archives(
-    cache: Path, arch: str, binaries: dict[str, Path]
+    cache: Path, arch: str, rel: Release, binaries: dict[str, Path]
 ) -> dict[str, tuple[LabArchive, Path]]:
     """Each archive whose programs were all built, packed once per set of inputs."""
     out = {}
-    for archive in ARCHIVES:
+    for archive in archives(rel):
         if any(b not in binaries for b, _ in archive.members):
             continue
         key = sha256_text("".join(sha256_file(binaries[b]) for b, _ in archive.members))[:16]
@@ -539,17 +597,18 @@ def write_tar_gz(path: Path, files: Sequence[tuple[Path, str]]) -> None:
 def _manifest_doc(
     cache: Path,
     arch: str,
+    rel: Release,
     binaries: dict[str, Path],
-    images: dict[str, tuple[LabImage, Path]],
+    built: dict[str, tuple[LabImage, Path]],
     debs: Sequence[ResolvedDeb],
-    archives: dict[str, tuple[LabArchive, Path]],
+    packed: dict[str, tuple[LabArchive, Path]],
 ) -> dict[str, Any]:
     def local(path: Path, **entry: Any) -> dict[str, Any]:
         """An entry for a file made here: URL under the `lab` mirror, its sha256."""
         rel = str(path.relative_to(cache)).replace(f"/{arch}/", "/{arch}/")
         return {**entry, "url": "{mirror.lab}/" + rel, "sha256": {arch: sha256_file(path)}}
 
-    versions = {t.name: t.version for t in GO_TARGETS} | {"pause": PAUSE_VERSION}
+    versions = {t.name: t.version for t in go_targets(rel)} | {"pause": rel.pause}
     artifacts = [
         local(
             path,
@@ -562,7 +621,7 @@ def _manifest_doc(
         for name, path in sorted(binaries.items())
         if name in BINARY_ROLES
     ]
-    for name, (image, path) in sorted(images.items()):
+    for name, (image, path) in sorted(built.items()):
         tag = image.reference.rsplit(":", 1)[1]
         artifacts.append(
             local(
@@ -585,12 +644,12 @@ def _manifest_doc(
             target=archive.target,
             roles=list(NODE),
         )
-        for name, (archive, path) in sorted(archives.items())
+        for name, (archive, path) in sorted(packed.items())
     ]
     artifacts += deb_artifacts(debs, arch)
     return {
         "schema": 1,
-        "kube_version": KUBE_VERSION,
+        "kube_version": rel.kube,
         "architectures": [arch],
         "mirrors": {"lab": cache.resolve().as_uri(), **DEB_MIRRORS},
         "artifacts": artifacts,

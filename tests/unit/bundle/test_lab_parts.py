@@ -202,10 +202,15 @@ def test_apt_reads_the_flat_repository(tmp_path):
     assert f"SHA256: {member.sha256}" in shown
 
 
-def test_production_manifest_is_valid():
-    m = load_manifest(ROOT / "offline-bundle" / "manifest.yml")
-    assert m.kube_version == "v1.34.4"
-    assert m.version_of("kubeadm") == "v1.34.4"
+@pytest.mark.parametrize("release", ["v1.37.2", "v1.36.3", "v1.35.4"])
+def test_production_manifest_is_valid(release):
+    m = load_manifest(ROOT / "offline-bundle" / "manifest.yml", release)
+    assert m.kube_version == release
+    for arch in ("amd64", "arm64"):
+        assert {"containerd", "runc", "cni-plugins"} <= {a.name for a in m.resolve(arch)}
+    if release == "v1.37.2":  # not pinned yet: its programs and etcd are slots
+        return
+    assert m.version_of("kubeadm") == release
     for arch in ("amd64", "arm64"):
         assert {a.name for a in m.resolve(arch)} >= {"kubeadm", "kubelet", "kubectl"}
     # etcd, etcdctl and etcdutl travel in upstream's release archive, which roles/etcd
@@ -216,10 +221,12 @@ def test_production_manifest_is_valid():
     assert etcd.url.endswith(f"/etcd-{etcd.version}-linux-amd64.tar.gz")
 
 
-def test_lab_builds_the_etcd_programs_at_one_version():
+@pytest.mark.parametrize("release", ["v1.37.2", "v1.36.3"])
+def test_lab_builds_the_etcd_programs_at_one_version(release):
     from airlock.lab.bundle import profile as lab
 
-    targets = {t.name: t for t in lab.GO_TARGETS}
+    rel = lab.release(release)
+    targets = {t.name: t for t in lab.go_targets(rel)}
     # etcd 3.6's etcdctl has no snapshot status/restore; etcd_snapshot needs etcdutl.
     for name, module in (
         ("etcd", "go.etcd.io/etcd/server/v3"),
@@ -227,9 +234,21 @@ def test_lab_builds_the_etcd_programs_at_one_version():
         ("etcdutl", "go.etcd.io/etcd/etcdutl/v3"),
     ):
         assert targets[name].module == module
-        assert targets[name].version == lab.ETCD_VERSION
+        assert targets[name].version == rel.etcd
         assert lab.BINARY_ROLES[name] == ("etcd",)
         assert ("CGO_ENABLED", "1") not in targets[name].env
+
+
+def _lab_binaries(cache, rel, content):
+    from airlock.lab.bundle import profile as lab
+
+    binaries = {}
+    for target in lab.go_targets(rel):
+        path = gobuild.output_path(cache, target, "amd64")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content(target))
+        binaries[target.name] = path
+    return binaries
 
 
 def test_lab_manifest_passes_the_same_schema(tmp_path):
@@ -237,16 +256,12 @@ def test_lab_manifest_passes_the_same_schema(tmp_path):
     from airlock.lab.bundle import profile as lab
 
     cache = tmp_path / "lab"
-    binaries = {}
-    for target in lab.GO_TARGETS:
-        path = gobuild.output_path(cache, target, "amd64")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(target.name.encode())
-        binaries[target.name] = path
-    image_path = cache / "images" / "amd64" / "pause_3.10.1_x.oci.tar"
+    rel = lab.release("v1.36.3")
+    binaries = _lab_binaries(cache, rel, lambda t: t.name.encode())
+    image_path = cache / "images" / "amd64" / f"pause_{rel.pause}_x.oci.tar"
     image_path.parent.mkdir(parents=True)
     image_path.write_bytes(b"image")
-    pause = next(i for i in lab.IMAGES if i.name == "pause")
+    pause = next(i for i in lab.images(rel) if i.name == "pause")
     deb = ResolvedDeb(
         "conntrack",
         "1:1.4.7-1+b2",
@@ -256,19 +271,19 @@ def test_lab_manifest_passes_the_same_schema(tmp_path):
         10,
         "c" * 64,
     )
-    archives = lab._pack_archives(cache, "amd64", binaries)
+    archives = lab._pack_archives(cache, "amd64", rel, binaries)
     doc = lab._manifest_doc(
-        cache, "amd64", binaries, {"pause": (pause, image_path)}, [deb], archives
+        cache, "amd64", rel, binaries, {"pause": (pause, image_path)}, [deb], archives
     )
     m = parse_manifest(doc, cache / "manifest.yml")
-    assert m.kube_version == lab.KUBE_VERSION
-    assert m.version_of("kubelet") == "v1.34.4" and m.version_of("etcd") == "v3.6.5"
+    assert m.kube_version == "v1.36.3"
+    assert m.version_of("kubelet") == "v1.36.3" and m.version_of("etcd") == rel.etcd
     by_name = {a.name: a for a in m.resolve("amd64")}
-    assert by_name["kubeadm"].url == f"{cache.as_uri()}/bin/amd64/v1.34.4/kubeadm"
+    assert by_name["kubeadm"].url == f"{cache.as_uri()}/bin/amd64/v1.36.3/kubeadm"
     for name in ("etcd", "etcdctl", "etcdutl"):
         assert by_name[name].target == f"bin/amd64/{name}"
-        assert by_name[name].roles == ("etcd",) and by_name[name].version == "v3.6.5"
-    assert by_name["image-pause"].image == "registry.k8s.io/pause:3.10.1"
+        assert by_name[name].roles == ("etcd",) and by_name[name].version == rel.etcd
+    assert by_name["image-pause"].image == "registry.k8s.io/pause:3.10.2"
     # Under production's mirror name, named as in production's pinned files; the file keeps
     # the pool's name (no epoch).
     conntrack = by_name["deb-bookworm-amd64-conntrack"]
@@ -280,7 +295,8 @@ def test_lab_manifest_passes_the_same_schema(tmp_path):
 
 def test_lab_runtime_matches_production_artifacts(tmp_path):
     """containerd, runc, the CNI plugins and crictl: the same names, versions, targets and
-    archive layout as production's manifest, so the containerd role installs both alike."""
+    archive layout as production's manifest, so the containerd role installs both alike.
+    Compared for v1.36.3: production's v1.37.2 (the default) has no crictl pinned yet."""
     import tarfile
 
     from airlock.bundle.manifest import load_manifest, parse_manifest
@@ -288,16 +304,12 @@ def test_lab_runtime_matches_production_artifacts(tmp_path):
     from airlock.paths import project_root
 
     cache = tmp_path / "lab"
-    binaries = {}
-    for target in lab.GO_TARGETS:
-        path = gobuild.output_path(cache, target, "amd64")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(f"{target.name} {target.version}".encode())
-        binaries[target.name] = path
-    archives = lab._pack_archives(cache, "amd64", binaries)
-    doc = lab._manifest_doc(cache, "amd64", binaries, {}, [], archives)
+    rel = lab.release("v1.36.3")
+    binaries = _lab_binaries(cache, rel, lambda t: f"{t.name} {t.version}".encode())
+    archives = lab._pack_archives(cache, "amd64", rel, binaries)
+    doc = lab._manifest_doc(cache, "amd64", rel, binaries, {}, [], archives)
     ours = {a.name: a for a in parse_manifest(doc, cache / "manifest.yml").resolve("amd64")}
-    production = load_manifest(project_root() / "offline-bundle" / "manifest.yml")
+    production = load_manifest(project_root() / "offline-bundle" / "manifest.yml", rel.kube)
     theirs = {a.name: a for a in production.resolve("amd64", {})}
     for name in ("containerd", "cni-plugins", "crictl", "runc"):
         assert (ours[name].kind, ours[name].version, ours[name].target) == (
@@ -318,7 +330,7 @@ def test_lab_runtime_matches_production_artifacts(tmp_path):
     # Packed again from the same programs: the same bytes (a rebuild changes nothing).
     first = archives["containerd"][1].read_bytes()
     archives["containerd"][1].unlink()
-    again = lab._pack_archives(cache, "amd64", binaries)
+    again = lab._pack_archives(cache, "amd64", rel, binaries)
     assert again["containerd"][1].read_bytes() == first
 
 
