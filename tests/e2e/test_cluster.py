@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from airlock.lab.bundle.profile import DEFAULT_RELEASE
 from tests.conftest import ROOT, VENV_BIN, run_airlock
 from tests.e2e.conftest import LAB, TOOLBOX, Cluster, deploy
 
@@ -72,7 +73,7 @@ def test_all_five_nodes_are_ready(cluster: Cluster) -> None:
     }
     assert ready == {"m1": True, "m2": True, "m3": True, "w1": True, "w2": True}
     versions = {n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes}
-    assert versions == {"v1.34.4"}
+    assert versions == {DEFAULT_RELEASE}  # the lab profile's default release
     # The runtime is the bundle's containerd (the version production's manifest pins), not
     # a distribution package.
     runtimes = {n["status"]["nodeInfo"]["containerRuntimeVersion"] for n in nodes}
