@@ -41,7 +41,9 @@ description:
     (encrypted) for C(kubeadm join --control-plane) and the key is returned; on an
     initialised host that runs C(kubeadm init phase upload-certs) (a change).
   - On cgroup v1 hosts the kubelet configuration sets C(failCgroupV1=false), which
-    Kubernetes 1.35 and later need to start there; cgroup v2 hosts need nothing.
+    Kubernetes 1.35 and later need to start there, and kubeadm's SystemVerification
+    preflight check is skipped (it fails on cgroup v1, deprecated upstream); cgroup v2
+    hosts need nothing.
 attributes:
   check_mode:
     support: full

@@ -36,6 +36,8 @@ description:
   - Skips a host that has joined already (C(/etc/kubernetes/kubelet.conf) exists) and
     whose Node object is registered. A host that joined but whose Node is gone, or that
     joined as a worker where a control-plane host is asked for, fails with the fix.
+  - On cgroup v1 hosts kubeadm's SystemVerification preflight check is skipped (it fails
+    there from Kubernetes 1.35; cgroup v1 is deprecated upstream).
 attributes:
   check_mode:
     support: full
