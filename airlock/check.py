@@ -114,6 +114,20 @@ def _event_problems(event: dict[str, Any], max_skew: float, answered: set[str]) 
     return []
 
 
+def host_notes(result: RunResult) -> list[str]:
+    """Checks a host passed with a warning (cgroup v1), one line each, by host."""
+    notes = []
+    for event in result.events:
+        data = event.get("event_data") or {}
+        if event.get("event") == "runner_on_ok" and _module(data) == PREFLIGHT_MODULE:
+            notes += [
+                f"host {data.get('host', '')}: {c['message']}"
+                for c in (data.get("res") or {}).get("checks") or []
+                if c.get("ok") and c.get("warning")
+            ]
+    return sorted(notes)
+
+
 def _module(data: dict[str, Any]) -> str:
     """The module a task ran, by its full name (ansible-runner's event data)."""
     return str(data.get("resolved_action") or data.get("task_action") or "")

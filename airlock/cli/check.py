@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from airlock.check import host_problems, static_problems
+    from airlock.check import host_notes, host_problems, static_problems
 
     inv, problems = static_problems(args.inventory)
     if problems:
@@ -37,6 +37,8 @@ def _check(args: argparse.Namespace) -> int:
     if args.static:
         return 0
     problems, result = host_problems(inv, limit=args.limit)
+    for note in host_notes(result):
+        print(f"note: {note}")
     if problems:
         print_problems(problems, "hosts")
         print(f"nothing was changed; log: {result.run_dir}", file=sys.stderr)

@@ -77,14 +77,15 @@ EXAMPLES = r"""
 RETURN = r"""
 checks:
   description:
-    - Every check made, in this order - C(os), C(swap), one C(port) per port, one C(disk)
-      per path, C(ip) and C(vip) - each with its result. C(airlock check) reads these.
+    - Every check made, in this order - C(os), C(swap), C(cgroup), one C(port) per port, one
+      C(disk) per path, C(ip) and C(vip) - each with its result. C(airlock check) reads
+      these, and prints the ones with C(warning) as notes.
   type: list
   elements: dict
   returned: always
   contains:
     check:
-      description: Which check - V(os), V(swap), V(port), V(disk), V(ip) or V(vip).
+      description: Which check - V(os), V(swap), V(cgroup), V(port), V(disk), V(ip) or V(vip).
       type: str
     ok:
       description: Whether the host passed it.
@@ -95,6 +96,9 @@ checks:
     fix:
       description: How to fix it; empty when the check passed.
       type: str
+    warning:
+      description: Passed, but worth a note (cgroup v1).
+      type: bool
     port:
       description: The port (C(port) checks only).
       type: int
@@ -225,6 +229,21 @@ def check(name: str, ok: bool, message: str, fix: str = "", **extra: Any) -> dic
     return {"check": name, "ok": ok, "message": message, "fix": "" if ok else fix, **extra}
 
 
+def cgroup_check(root: str = "/sys/fs/cgroup") -> dict[str, Any]:
+    """cgroup v2 passes quietly; cgroup v1 passes with a warning (deprecated upstream)."""
+    if os.path.exists(os.path.join(root, "cgroup.controllers")):
+        return check("cgroup", True, "cgroup v2", cgroup_version=2)
+    return check(
+        "cgroup",
+        True,
+        "cgroup v1, which Kubernetes deprecates: from 1.35 the kubelet runs here only with "
+        "failCgroupV1: false and kubeadm's SystemVerification check skipped (airlock sets "
+        "both for this host); plan a move to cgroup v2 (systemd.unified_cgroup_hierarchy=1)",
+        cgroup_version=1,
+        warning=True,
+    )
+
+
 def port_checks(ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     checks = []
     listening = listening_inodes()
@@ -330,6 +349,7 @@ def preflight(module: AnsibleModule) -> dict[str, Any]:
                 "(airlock_disable_swap: true)",
             )
         )
+    checks.append(cgroup_check())
     checks += port_checks(params["ports"])
     checks += disk_checks(params["min_free_gb"])
     checks += network_checks(module, params["ip"], params["vip"])

@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from airlock.check import PREFLIGHT_MODULE, PYTHON_MISSING, _event_problems, host_problems
+from airlock.check import (
+    PREFLIGHT_MODULE,
+    PYTHON_MISSING,
+    _event_problems,
+    host_notes,
+    host_problems,
+)
 from airlock.inventory import load_inventory
 from tests.inventory_factory import write_inventory
 
@@ -132,3 +138,20 @@ def test_check_takes_ports_from_the_role_settings_and_reads_the_module_result(
     assert len(mine) == 1 and mine[0].startswith(f"host m1: port {port}/tcp is in use by "), mine
     assert mine[0].endswith("; stop it or move it to another port")
     assert not [p for p in problems if "was not checked" in p.what or "failed" in p.what], problems
+
+
+def test_a_check_passed_with_a_warning_becomes_a_note_not_a_problem() -> None:
+    cgroup = {
+        "check": "cgroup",
+        "ok": True,
+        "message": "cgroup v1, deprecated",
+        "fix": "",
+        "warning": True,
+    }
+    event = _event("runner_on_ok", {"checks": [OS_CHECK, cgroup]}, resolved_action=PREFLIGHT_MODULE)
+    assert _event_problems(event, 2.0, set()) == []
+
+    class Result:
+        events = [event]
+
+    assert host_notes(Result()) == ["host m2: cgroup v1, deprecated"]  # type: ignore[arg-type]

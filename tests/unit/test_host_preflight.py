@@ -53,6 +53,7 @@ def test_every_check_is_reported_as_data() -> None:
     assert [c["check"] for c in result["checks"]] == [
         "os",
         "swap",
+        "cgroup",
         "port",
         "port",
         "disk",
@@ -75,3 +76,18 @@ def test_every_check_is_reported_as_data() -> None:
     )
     failed = [f"{c['message']}; {c['fix']}" for c in result["checks"] if not c["ok"]]
     assert result["problems"] == failed and len(failed) == 2
+
+
+def test_cgroup_v1_passes_with_a_note_that_it_is_deprecated(tmp_path: Path) -> None:
+    v1 = host_preflight.cgroup_check(str(tmp_path))
+    assert v1["ok"] is True and v1["warning"] is True and v1["cgroup_version"] == 1
+    assert "cgroup v1, which Kubernetes deprecates" in v1["message"]
+    (tmp_path / "cgroup.controllers").write_text("cpu memory\n")
+    v2 = host_preflight.cgroup_check(str(tmp_path))
+    assert v2 == {
+        "check": "cgroup",
+        "ok": True,
+        "message": "cgroup v2",
+        "fix": "",
+        "cgroup_version": 2,
+    }
