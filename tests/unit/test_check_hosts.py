@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -151,7 +152,5 @@ def test_a_check_passed_with_a_warning_becomes_a_note_not_a_problem() -> None:
     event = _event("runner_on_ok", {"checks": [OS_CHECK, cgroup]}, resolved_action=PREFLIGHT_MODULE)
     assert _event_problems(event, 2.0, set()) == []
 
-    class Result:
-        events = [event]
-
-    assert host_notes(Result()) == ["host m2: cgroup v1, deprecated"]  # type: ignore[arg-type]
+    result = SimpleNamespace(events=[event])
+    assert host_notes(result) == ["host m2: cgroup v1, deprecated"]  # type: ignore[arg-type]
