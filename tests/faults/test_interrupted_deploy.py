@@ -93,16 +93,18 @@ def _changed_tasks(run_dir: Path) -> list[str]:
 
 
 def _kubeadm_runs(hosts: tuple[str, ...]) -> str | None:
-    """The first of `hosts` on which a `kubeadm` process runs now, if any."""
-    for host in hosts:
-        probe = subprocess.run(
+    """The first of `hosts` on which a `kubeadm` process runs now, if any (all hosts are
+    asked at once: a worker's join lasts a few seconds, sequential probes missed it)."""
+    probes = {
+        host: subprocess.Popen(
             ["podman", "exec", f"airlock-{LAB}-{host}", "pgrep", "-x", "kubeadm"],
-            capture_output=True,
-            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        if probe.returncode == 0:
-            return host
-    return None
+        for host in hosts
+    }
+    running = [host for host, probe in probes.items() if probe.wait() == 0]
+    return running[0] if running else None
 
 
 def _deploy_killed_at(task: str, hosts: tuple[str, ...], delay: float) -> tuple[str, str]:
@@ -134,7 +136,7 @@ def _deploy_killed_at(task: str, hosts: tuple[str, ...], delay: float) -> tuple[
                 if host:
                     landed = f"kubeadm running on {host}"
                     break
-                time.sleep(0.5)
+                time.sleep(0.1)
             else:
                 landed = "the task (kubeadm never seen running)"
         time.sleep(delay)
