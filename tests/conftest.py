@@ -44,6 +44,24 @@ def run_airlock(
     return proc
 
 
+def popen_airlock(*args: str) -> subprocess.Popen[str]:
+    """`airlock ARGS` started in the background, its output (stdout and stderr) a text pipe;
+    for tests that act while it runs (kill it at a point, read its progress)."""
+    env = dict(
+        os.environ,
+        AIRLOCK_HOME=str(ROOT),
+        PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    return subprocess.Popen(
+        [AIRLOCK, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+
+
 def podman_json(*args: str) -> list[dict]:
     env = dict(os.environ, CONTAINERS_CONF=str(ROOT / ".airlock" / "containers.conf"))
     out = subprocess.run(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AIRLOCK, ROOT, VENV_BIN, lab_hosts, run_airlock
+from tests.conftest import ROOT, lab_hosts, popen_airlock, run_airlock
 from tests.e2e.conftest import _bundle, _program_from
 
 pytestmark = pytest.mark.e2e
@@ -113,15 +113,7 @@ def _deploy_killed_at(task: str, hosts: tuple[str, ...], delay: float) -> tuple[
     With `hosts`, the kill waits (up to 180 s) until kubeadm runs on one of them, so it
     lands inside `kubeadm init`/`join` rather than before or after it.
     """
-    env = dict(os.environ, AIRLOCK_HOME=str(ROOT), PATH=f"{VENV_BIN}:{os.environ['PATH']}")
-    proc = subprocess.Popen(
-        [AIRLOCK, "deploy", "-i", str(INVENTORY)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
+    proc = popen_airlock("deploy", "-i", str(INVENTORY))
     assert proc.stdout is not None
     seen: list[str] = []
     for line in proc.stdout:

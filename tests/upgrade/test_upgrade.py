@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.upgrade_times import node_times
-from tests.conftest import AIRLOCK, ROOT, VENV_BIN, lab_hosts, run_airlock
+from tests.conftest import ROOT, VENV_BIN, lab_hosts, popen_airlock, run_airlock
 from tests.e2e.conftest import _bundle, _load_toolbox, _program_from, _toolbox_archive
 from tests.faults.test_interrupted_deploy import _changed_tasks, _kill_tree
 
@@ -189,15 +189,7 @@ def _upgrade(*extra: str, timeout: float = 3600) -> subprocess.CompletedProcess:
 
 
 def _upgrade_killed_at_second(task: str, delay: float) -> str:
-    env = dict(os.environ, AIRLOCK_HOME=str(ROOT), PATH=f"{VENV_BIN}:{os.environ['PATH']}")
-    proc = subprocess.Popen(
-        [AIRLOCK, "upgrade", "-i", str(INVENTORY), "--to", TO, "--bundle", str(BUNDLES[TO])],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
+    proc = popen_airlock("upgrade", "-i", str(INVENTORY), "--to", TO, "--bundle", str(BUNDLES[TO]))
     assert proc.stdout is not None
     seen: list[str] = []
     count = 0
