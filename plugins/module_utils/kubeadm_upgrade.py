@@ -135,6 +135,26 @@ def pdb_blockers(
     return out
 
 
+def system_pod_problems(pods: Iterable[Mapping[str, Any]]) -> list[str]:
+    """kube-system pods that are not running: a cluster in that state is not upgraded."""
+    out = []
+    for pod in pods:
+        meta, status = pod.get("metadata", {}), pod.get("status", {})
+        phase = status.get("phase", "Unknown")
+        leaving = bool(meta.get("deletionTimestamp"))
+        if (
+            meta.get("namespace") == "kube-system"
+            and phase not in ("Running", "Succeeded")
+            and not leaving
+        ):
+            node = pod.get("spec", {}).get("nodeName") or "no node"
+            out.append(
+                f"system pod {_name(pod)} on {node} is {phase}: fix it first "
+                f"(kubectl -n kube-system describe pod {meta.get('name', '')})"
+            )
+    return out
+
+
 def _ready(node: Mapping[str, Any]) -> bool:
     conditions = node.get("status", {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
@@ -212,6 +232,7 @@ def build_plan(
     step = step_problem(parse_version(cluster_version), want)
     if step:
         blockers.append(step)
+    blockers += system_pod_problems(pods)
     by_name = {n.get("metadata", {}).get("name"): n for n in nodes}
     plan_nodes = []
     for index, host in enumerate([*control_planes, *workers]):

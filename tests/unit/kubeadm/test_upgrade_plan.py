@@ -282,3 +282,15 @@ def test_cgroup_v1_hosts_skip_system_verification(
 ) -> None:
     params = {"ignore_preflight_errors": copy.copy(given), "cgroup_version": cgroup}
     assert preflight_ignores(params) == expected
+
+
+def test_a_system_pod_that_does_not_run_blocks() -> None:
+    cluster = _cluster()
+    stuck = _pod("coredns-2", "w2", "kube-system", {"k8s-app": "kube-dns"})
+    stuck["status"]["phase"] = "Pending"
+    cluster["pods"] = [*cluster["pods"], stuck]
+    plan = build_plan(**cluster)
+    assert plan["blockers"] == [
+        "system pod kube-system/coredns-2 on w2 is Pending: fix it first "
+        "(kubectl -n kube-system describe pod coredns-2)"
+    ]
