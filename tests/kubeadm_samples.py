@@ -6,7 +6,7 @@ from __future__ import annotations
 INIT = {
     "node_name": "m1",
     "advertise_address": "10.0.0.11",
-    "kubernetes_version": "1.34.4",
+    "kubernetes_version": "1.37.2",  # the default release (airlock_kube_version)
     "control_plane_endpoint": "10.0.0.250:8443",
     "etcd_endpoints": ["https://10.0.0.11:2379"],
     "etcd_ca_file": "/etc/airlock/etcd/ca.crt",

@@ -141,7 +141,7 @@ def test_rendered_init_config_is_yaml_with_every_document() -> None:
         "KubeProxyConfiguration",
     ]
     assert docs[0]["bootstrapTokens"] == [{"description": "airlock join", "ttl": "1h"}]
-    assert docs[1]["kubernetesVersion"] == "v1.34.4"
+    assert docs[1]["kubernetesVersion"] == "v1.37.2"
     assert docs[3]["conntrack"] == {"maxPerCore": 0}
     default_proxy = ku.kube_proxy_configuration(INIT)
     assert "conntrack" not in default_proxy
