@@ -37,6 +37,28 @@ Log = Callable[[str], None]
 KERNEL_LIMITS = {"fs.inotify.max_user_instances": 1024, "fs.inotify.max_user_watches": 524288}
 
 
+#: Where podman keeps the lab hosts' file systems (and so their containerd images).
+STORAGE = Path("/var/lib/containers")
+#: The kubelet marks a node DiskPressure below 10 % free on its file system (evictionHard
+#: nodefs.available) and then deletes unused images: offline, a deleted image cannot be
+#: pulled again, so pods stay in ErrImagePull. Seen on this machine with 9.5 % free.
+MIN_FREE_FRACTION = 0.15
+
+
+def require_disk_headroom(path: Path, minimum: float = MIN_FREE_FRACTION) -> None:
+    """Refuse to start a lab on a file system the lab's kubelets would find too full."""
+    probe = path if path.exists() else Path("/")
+    usage = shutil.disk_usage(probe)
+    free = usage.free / usage.total
+    if free < minimum:
+        raise AirlockError(
+            f"{probe} has {usage.free / 2**30:.0f} GiB free of {usage.total / 2**30:.0f} GiB "
+            f"({free:.0%}); lab hosts need at least {minimum:.0%} free (their kubelets evict "
+            "and delete images below 10 %): free space (old labs: airlock lab down --name "
+            "NAME; Go's build cache: go clean -cache) and run again"
+        )
+
+
 class Lab:
     """Converges podman containers, network and volumes to a LabSpec."""
 
@@ -48,6 +70,7 @@ class Lab:
     # ---- up -------------------------------------------------------------------------
     def up(self) -> list[str]:
         """Bring the lab to the spec; return what changed (empty when nothing did)."""
+        require_disk_headroom(STORAGE)
         self._ensure_kernel_limits()
         key = self._ensure_key()
         image = ensure_image(self.log)
