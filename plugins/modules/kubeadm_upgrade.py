@@ -195,7 +195,7 @@ def plan(module: AnsibleModule, target: str) -> dict[str, Any]:
     pods = _kubectl_json(module, "get", "pods", "--all-namespaces")["items"]
     pdbs = _kubectl_json(module, "get", "poddisruptionbudgets", "--all-namespaces")["items"]
     workloads = _kubectl_json(
-        module, "--namespace", "kube-system", "get", "daemonset/kube-proxy,deployment/coredns"
+        module, "--namespace", "kube-system", "get", "daemonset/kube-proxy", "deployment/coredns"
     )["items"]
     cluster_configuration = _cluster_configuration(module)
     result = build_plan(
