@@ -185,7 +185,8 @@ def _kubectl_json(module: AnsibleModule, *args: str) -> dict[str, Any]:
 
 def plan(module: AnsibleModule, target: str) -> dict[str, Any]:
     params = module.params
-    cluster_version = _cluster_version(module)
+    cluster_configuration = _cluster_configuration(module)
+    cluster_version = _version_in(cluster_configuration)
     if not cluster_version:
         module.fail_json(
             msg="the kubeadm-config ConfigMap has no kubernetesVersion: this cluster was not "
@@ -197,7 +198,6 @@ def plan(module: AnsibleModule, target: str) -> dict[str, Any]:
     workloads = _kubectl_json(
         module, "--namespace", "kube-system", "get", "daemonset/kube-proxy", "deployment/coredns"
     )["items"]
-    cluster_configuration = _cluster_configuration(module)
     result = build_plan(
         target=target,
         cluster_version=cluster_version,
@@ -237,8 +237,9 @@ def _cluster_configuration(module: AnsibleModule) -> str:
     return str(config.get("data", {}).get("ClusterConfiguration", ""))
 
 
-def _cluster_version(module: AnsibleModule) -> str:
-    for line in _cluster_configuration(module).splitlines():
+def _version_in(cluster_configuration: str) -> str:
+    """kubernetesVersion of a ClusterConfiguration document ('' when it has none)."""
+    for line in cluster_configuration.splitlines():
         if line.startswith("kubernetesVersion:"):
             return line.split(":", 1)[1].strip().strip("'\"")
     return ""
@@ -249,7 +250,10 @@ def upgrade(module: AnsibleModule, target: str) -> dict[str, Any]:
     action = params["action"]
     control_plane = os.path.exists(os.path.join(params["manifests_dir"], "kube-apiserver.yaml"))
     if action == "apply":
-        done = _static_pods_at(module, target) and _cluster_version(module) == target
+        done = (
+            _static_pods_at(module, target)
+            and _version_in(_cluster_configuration(module)) == target
+        )
     else:
         kubelet = _program_version(module, params["kubelet"], "--version")
         done = kubelet == target and (not control_plane or _static_pods_at(module, target))
