@@ -265,8 +265,9 @@ def build_plan(
             target_components.get("coredns", ""),
         ),
     ]
+    current = {"containerd": runtime_versions(nodes), **current_components}
     cluster += [
-        _component(name, current_components.get(name, ""), target_components[name])
+        _component(name, current.get(name, ""), target_components[name])
         for name in ("etcd", "containerd")
         if name in target_components
     ]
@@ -284,8 +285,25 @@ def build_plan(
     }
 
 
+def runtime_versions(nodes: Sequence[Mapping[str, Any]]) -> str:
+    """The containerd versions the nodes report (``containerd://2.2.1``), e.g. ``v2.2.1``."""
+    found = []
+    for node in nodes:
+        runtime = str(node.get("status", {}).get("nodeInfo", {}).get("containerRuntimeVersion", ""))
+        name, _, version = runtime.partition("://")
+        if name == "containerd" and version and _v(version) not in found:
+            found.append(_v(version))
+    return ", ".join(sorted(found))
+
+
+def _v(version: str) -> str:
+    """A version with the leading ``v`` every row of the plan uses (``3.6.16`` -> ``v3.6.16``)."""
+    return f"v{version}" if version[:1].isdigit() else version
+
+
 def _component(name: str, current: str, target: str) -> dict[str, str]:
-    return {"component": name, "current": current or "?", "target": target or "?"}
+    current = ", ".join(_v(v.strip()) for v in current.split(",") if v.strip())
+    return {"component": name, "current": current or "?", "target": _v(target) if target else "?"}
 
 
 def _node_entry(

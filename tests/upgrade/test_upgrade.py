@@ -17,24 +17,19 @@ time per node (benchmarks/upgrade_times.py reads the same events).
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import ssl
 import subprocess
-import tempfile
-import threading
 import time
-import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from benchmarks.upgrade_times import node_times
-from tests.conftest import ROOT, VENV_BIN, lab_hosts, popen_airlock, run_airlock
+from tests.conftest import ROOT, lab_hosts, popen_airlock, run_airlock
 from tests.e2e.conftest import _bundle, _load_toolbox, _program_from, _toolbox_archive
 from tests.faults.test_interrupted_deploy import _changed_tasks, _kill_tree
+from tests.probes import Probe, api_context
 
 pytestmark = pytest.mark.e2e
 LAB = "upgrade"
@@ -46,36 +41,6 @@ NODEPORT = 30080
 TOOLBOX = "localhost/airlock-e2e/toolbox:1"
 # The second time this task starts, the first control plane is done and m2 is under way.
 KILL_TASK = "Drain the node (PodDisruptionBudgets respected)"
-
-
-@dataclass
-class Probe:
-    """Counts answers of a URL asked every `every` seconds until stopped."""
-
-    url: str
-    every: float
-    context: ssl.SSLContext | None = None
-    ok: int = 0
-    failed: int = 0
-    failures: list[str] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                with urllib.request.urlopen(self.url, timeout=2, context=self.context) as r:
-                    r.read()
-                    self.ok += 1
-            except Exception as exc:  # any failure counts; the first few are kept
-                self.failed += 1
-                if len(self.failures) < 10:
-                    self.failures.append(f"{time.strftime('%H:%M:%S')} {exc}")
-            self.stop.wait(self.every)
-
-    def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.run, daemon=True)
-        thread.start()
-        return thread
 
 
 def _kubectl(kubectl: Path, *args: str, stdin: str | None = None) -> str:
@@ -154,26 +119,6 @@ def _workload(kubectl: Path) -> None:
     _kubectl(kubectl, "rollout", "status", "deployment/web", "--timeout=300s")
 
 
-def _api_context() -> ssl.SSLContext:
-    config = json.loads(
-        subprocess.run(
-            [
-                str(VENV_BIN / "python"),
-                "-c",
-                "import sys,yaml,json; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
-                str(KUBECONFIG),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
-    ca = base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"])
-    with tempfile.NamedTemporaryFile("wb", suffix=".crt", delete=False) as handle:
-        handle.write(ca)
-    return ssl.create_default_context(cafile=handle.name)
-
-
 def _upgrade(*extra: str, timeout: float = 3600) -> subprocess.CompletedProcess:
     return run_airlock(
         "upgrade",
@@ -239,7 +184,7 @@ def test_a_cluster_is_upgraded_one_minor_under_load_and_resumes_after_a_kill(
             if line.startswith("airlock_api_vip:")
         )
         client = Probe(f"http://{vip}:{NODEPORT}/", 0.2)
-        api = Probe(f"https://{vip}:8443/readyz", 0.5, _api_context())
+        api = Probe(f"https://{vip}:8443/readyz", 0.5, api_context(KUBECONFIG))
         threads = [client.start(), api.start()]
 
         plan = _upgrade("--plan", timeout=600)

@@ -32,7 +32,10 @@ def _node(name: str, version: str = "v1.36.3", ready: bool = True) -> dict[str, 
         "metadata": {"name": name, "annotations": {}},
         "spec": {},
         "status": {
-            "nodeInfo": {"kubeletVersion": version},
+            "nodeInfo": {
+                "kubeletVersion": version,
+                "containerRuntimeVersion": "containerd://2.2.1",
+            },
             "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
         },
     }
@@ -96,7 +99,7 @@ def _cluster(**changes: Any) -> dict[str, Any]:
             _workload("Deployment", "coredns", "registry.k8s.io/coredns/coredns:v1.14.2"),
         ],
         "cluster_configuration": CONFIG,
-        "target_components": {"coredns": "v1.14.6", "etcd": "v3.7.3"},
+        "target_components": {"coredns": "v1.14.6", "etcd": "v3.7.3", "containerd": "2.2.1"},
         "current_components": {"etcd": "3.6.16"},
     }
     args.update(changes)
@@ -139,7 +142,8 @@ def test_a_healthy_cluster_gets_a_plan_in_upgrade_order_with_no_blocker() -> Non
     assert rows == {
         "kube-proxy": ("v1.36.3", "v1.37.2"),
         "coredns": ("v1.14.2", "v1.14.6"),
-        "etcd": ("3.6.16", "v3.7.3"),
+        "etcd": ("v3.6.16", "v3.7.3"),
+        "containerd": ("v2.2.1", "v2.2.1"),
     }
     assert "-kubernetesVersion: v1.36.3" in plan["config_diff"]
     assert "+kubernetesVersion: v1.37.2" in plan["config_diff"]

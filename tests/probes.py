@@ -1,0 +1,67 @@
+"""What the lab end-to-end tests share to watch a cluster while they change it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.conftest import VENV_BIN
+
+
+@dataclass
+class Probe:
+    """Counts answers of a URL asked every `every` seconds until stopped."""
+
+    url: str
+    every: float
+    context: ssl.SSLContext | None = None
+    ok: int = 0
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                with urllib.request.urlopen(self.url, timeout=2, context=self.context) as r:
+                    r.read()
+                    self.ok += 1
+            except Exception as exc:  # any failure counts; the first few are kept
+                self.failed += 1
+                if len(self.failures) < 10:
+                    self.failures.append(f"{time.strftime('%H:%M:%S')} {exc}")
+            self.stop.wait(self.every)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, daemon=True)
+        thread.start()
+        return thread
+
+
+def api_context(kubeconfig: Path) -> ssl.SSLContext:
+    """A TLS context that trusts the CA of an admin kubeconfig (read with the venv's yaml)."""
+    config = json.loads(
+        subprocess.run(
+            [
+                str(VENV_BIN / "python"),
+                "-c",
+                "import sys,yaml,json; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+                str(kubeconfig),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    ca = base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"])
+    with tempfile.NamedTemporaryFile("wb", suffix=".crt", delete=False) as handle:
+        handle.write(ca)
+    return ssl.create_default_context(cafile=handle.name)
