@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from airlock.cli import bundle, check, deploy, lab, upgrade, version
+from airlock.cli import backup, bundle, certs, check, deploy, lab, upgrade, version
 from airlock.errors import AirlockError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.register(sub)
     deploy.register(sub)
     upgrade.register(sub)
+    certs.register(sub)
+    backup.register(sub)
     lab.register(sub)
     bundle.register(sub)
     version.register(sub)

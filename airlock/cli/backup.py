@@ -1,0 +1,106 @@
+"""`airlock backup` and `airlock restore`: the whole cluster into one archive and back."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from airlock.cli.common import inventory_arg, print_problems
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    backup = sub.add_parser(
+        "backup",
+        help="back up etcd, the kubeadm PKI and the credentials into one archive",
+        description="Take an etcd snapshot (verified with `etcdutl snapshot status` on the "
+        "member and by SHA-256 after the copy), copy the kubeadm PKI the control planes "
+        "share and the inventory's credentials, and pack them into "
+        "<inventory>/.backups/airlock-backup-<cluster>-<time>.tar.gz (mode 0600; backup_dir, "
+        "backup_keep). Changes nothing on the hosts.",
+    )
+    inventory_arg(backup)
+    backup.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more Ansible output in the log"
+    )
+    backup.set_defaults(handler=_backup)
+
+    restore = sub.add_parser(
+        "restore",
+        help="restore the whole cluster from an archive made by `airlock backup`",
+        description="Check the archive (every SHA-256, the cluster name, its CAs against the "
+        "inventory's credentials) before touching a host, put the kubeadm PKI back, restore "
+        "every etcd member from the snapshot (old data kept aside), and restart each control "
+        "plane on the restored state. Everything written to the cluster after the backup is "
+        "lost: --yes confirms that.",
+    )
+    inventory_arg(restore)
+    restore.add_argument("archive", type=Path, help="airlock-backup-*.tar.gz to restore")
+    restore.add_argument(
+        "--yes",
+        action="store_true",
+        help="confirm: the cluster's state goes back to the backup's time",
+    )
+    restore.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more Ansible output in the log"
+    )
+    restore.set_defaults(handler=_restore)
+
+
+def _static_ok(inventory: Path) -> bool:
+    from airlock.check import static_problems
+
+    _, problems = static_problems(inventory)
+    if problems:
+        print_problems(problems, f"inventory {inventory}")
+        print("nothing was changed; fix the inventory and run again", file=sys.stderr)
+    return not problems
+
+
+def _run(playbook: str, args: argparse.Namespace, variables: dict) -> int:
+    from airlock.paths import project_root
+    from airlock.runner import RunRequest, run_playbook
+
+    req = RunRequest(
+        project_root() / "playbooks" / playbook,
+        args.inventory,
+        extra_vars=[json.dumps(variables)] if variables else [],
+        verbosity=args.verbose,
+    )
+    result = run_playbook(req)
+    return 0 if result.ok else (result.rc or 1)
+
+
+def _backup(args: argparse.Namespace) -> int:
+    if not _static_ok(args.inventory):
+        return 1
+    return _run("backup.yml", args, {})
+
+
+def _restore(args: argparse.Namespace) -> int:
+    archive: Path = args.archive
+    if not archive.is_file():
+        print(
+            f"airlock: error: {archive}: no such file; give an archive made by `airlock backup`",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.yes:
+        print(
+            f"airlock: error: restoring {archive} replaces the cluster's whole state with the "
+            "backup's (objects made since are lost); add --yes to confirm",
+            file=sys.stderr,
+        )
+        return 2
+    if not _static_ok(args.inventory):
+        return 1
+    rc = _run("restore.yml", args, {"backup_archive": str(archive.resolve())})
+    if rc:
+        print(
+            "\nThe restore stopped. Nothing on a host changed if it stopped while checking "
+            "the archive; after that, each etcd member's old data is kept as "
+            "<data_dir>.pre-restore-<time>. Fix the cause and run the same command again.",
+            file=sys.stderr,
+        )
+    return rc
