@@ -1,0 +1,187 @@
+"""`make e2e-day2`: day-2 operations on a deployed --internal 3+2 lab.
+
+One lab, deployed once from the lab bundle, then in order (each step leaves the cluster
+whole for the next):
+1. `airlock certs status` lists every certificate and exits 0;
+2. m2's apiserver certificate is re-issued by kubeadm to expire in 5 days: `certs status`
+   exits 1 and names it; `airlock certs renew` renews it while a probe asks the API's
+   /readyz through the VIP every 0.5 s (failed probes are printed and must be zero), then
+   `certs status` exits 0, m2's apiserver serves the new certificate, and a second renew
+   changes nothing;
+3. a ConfigMap is written, `airlock backup` makes one 0600 archive, a second ConfigMap is
+   written, etcd is wiped on every member (stopped, data removed), and
+   `airlock restore --yes` brings back the first ConfigMap and not the second, with every
+   node Ready.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, lab_hosts, run_airlock
+from tests.e2e.conftest import _bundle, _program_from
+from tests.faults.test_interrupted_deploy import _changed_tasks
+from tests.probes import Probe, api_context
+
+pytestmark = pytest.mark.e2e
+LAB = "day2"
+SUBNET = "10.77.47.0/24"
+INVENTORY = ROOT / ".airlock" / "labs" / LAB / "inventory"
+KUBECONFIG = INVENTORY / ".credentials" / "kubernetes" / "admin.conf"
+
+
+def _exec(host: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, CONTAINERS_CONF=str(ROOT / ".airlock" / "containers.conf"))
+    proc = subprocess.run(
+        ["podman", "exec", f"airlock-{LAB}-{host}", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    if check:
+        assert proc.returncode == 0, f"{host}: {' '.join(argv)}: {proc.stderr}"
+    return proc
+
+
+def _kubectl(kubectl: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [str(kubectl), "--kubeconfig", str(KUBECONFIG), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if check:
+        assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
+    return proc
+
+
+def _serving_not_after(ip: str, context: ssl.SSLContext) -> str:
+    """notAfter of the certificate an apiserver serves (verified against the cluster CA)."""
+    with (
+        socket.create_connection((ip, 6443), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=ip) as tls,
+    ):
+        return str(tls.getpeercert()["notAfter"])
+
+
+def _newest_run(playbook: str) -> Path:
+    runs = sorted((ROOT / ".airlock" / "runs").glob(f"*-{playbook}"), key=lambda p: p.name)
+    for run in reversed(runs):
+        events = run / "events.jsonl"
+        if events.is_file() and f"labs/{LAB}/inventory" in events.read_text(errors="replace"):
+            return run
+    raise AssertionError(f"no {playbook} run of this lab in .airlock/runs")
+
+
+def _wait_nodes_ready(kubectl: Path, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        proc = _kubectl(kubectl, "get", "nodes", "-o", "json", check=False)
+        if proc.returncode == 0:
+            nodes = json.loads(proc.stdout)["items"]
+            ready = [
+                n
+                for n in nodes
+                if any(
+                    c["type"] == "Ready" and c["status"] == "True"
+                    for c in n["status"]["conditions"]
+                )
+            ]
+            if len(nodes) == 5 and len(ready) == 5:
+                return
+        time.sleep(5)
+    raise AssertionError(f"not every node Ready within {timeout}s")
+
+
+def _certs(kubectl: Path, vip: str, context: ssl.SSLContext) -> None:
+    status = run_airlock("certs", "status", "-i", str(INVENTORY), timeout=600)
+    print(f"\n--- airlock certs status\n{status.stdout}")
+    assert status.returncode == 0, status.stdout[-3000:] + status.stderr
+    assert "none expires within 30 days" in status.stdout
+
+    short = (
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n"
+        "certificateValidityPeriod: 120h\n"
+    )
+    _exec("m2", "sh", "-c", f"printf '%s' '{short}' > /root/short.yaml")
+    _exec("m2", "kubeadm", "certs", "renew", "apiserver", "--config", "/root/short.yaml")
+    expiring = run_airlock("certs", "status", "-i", str(INVENTORY), timeout=600)
+    print("\n--- airlock certs status, m2's apiserver certificate made to expire in 5 days")
+    print(expiring.stdout)
+    assert expiring.returncode == 1, expiring.stdout[-3000:] + expiring.stderr
+    flagged = [line for line in expiring.stdout.splitlines() if "<-- expiring" in line]
+    assert len(flagged) == 1 and flagged[0].startswith("m2 ") and "apiserver.crt" in flagged[0]
+
+    api = Probe(f"https://{vip}:8443/readyz", 0.5, context)
+    thread = api.start()
+    renew = run_airlock("certs", "renew", "-i", str(INVENTORY), timeout=1800)
+    api.stop.set()
+    thread.join()
+    print(f"\n--- airlock certs renew: {api.ok} API probes answered, {api.failed} failed")
+    for failure in api.failures:
+        print(f"  {failure}")
+    assert renew.returncode == 0, renew.stdout[-6000:] + renew.stderr
+    assert "none expires within 30 days" in renew.stdout
+    assert api.failed == 0, api.failures
+    m2_ip = SUBNET.rsplit(".", 1)[0] + ".12"
+    days = (ssl.cert_time_to_seconds(_serving_not_after(m2_ip, context)) - time.time()) / 86400
+    assert days > 300, f"m2's apiserver serves a certificate with {days:.0f} days left"
+    again = run_airlock("certs", "renew", "-i", str(INVENTORY), timeout=1800)
+    assert again.returncode == 0, again.stdout[-4000:]
+    changed = _changed_tasks(_newest_run("certs-renew"))
+    assert changed == [], f"a second renew changed: {changed}"
+    _wait_nodes_ready(kubectl)
+
+
+def _backup_and_restore(kubectl: Path) -> None:
+    _kubectl(kubectl, "create", "configmap", "before-backup", "--from-literal=kept=yes")
+    backup = run_airlock("backup", "-i", str(INVENTORY), timeout=1200)
+    assert backup.returncode == 0, backup.stdout[-4000:] + backup.stderr
+    archives = sorted((INVENTORY / ".backups").glob("airlock-backup-*.tar.gz"))
+    assert len(archives) == 1, archives
+    assert archives[0].stat().st_mode & 0o777 == 0o600
+    _kubectl(kubectl, "create", "configmap", "after-backup", "--from-literal=lost=yes")
+
+    for host in ("m1", "m2", "m3"):
+        _exec(host, "systemctl", "stop", "airlock-etcd")
+    for host in ("m1", "m2", "m3"):
+        _exec(host, "rm", "-rf", "/var/lib/airlock-etcd")
+    refused = run_airlock("restore", "-i", str(INVENTORY), str(archives[0]), timeout=60)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+
+    restore = run_airlock("restore", "-i", str(INVENTORY), str(archives[0]), "--yes", timeout=1800)
+    assert restore.returncode == 0, restore.stdout[-6000:] + restore.stderr
+    _wait_nodes_ready(kubectl)
+    kept = _kubectl(kubectl, "get", "configmap", "before-backup", "-o", "json")
+    assert json.loads(kept.stdout)["data"] == {"kept": "yes"}
+    lost = _kubectl(kubectl, "get", "configmap", "after-backup", check=False)
+    assert lost.returncode != 0 and "NotFound" in lost.stderr
+
+
+def test_day2_operations_on_a_running_cluster(tmp_path: Path) -> None:
+    bundle = _bundle()
+    kubectl = _program_from(bundle, "kubectl", tmp_path / "kubectl")
+    up = ("--internal", "--masters", "3", "--workers", "2", "--subnet", SUBNET)
+    keep = os.environ.get("AIRLOCK_E2E_KEEP") == "1"
+    with lab_hosts(LAB, *up, timeout=1800, keep=keep):
+        run_airlock("check", "-i", str(INVENTORY), check=True, timeout=600)
+        deploy = run_airlock("deploy", "-i", str(INVENTORY), timeout=3600)
+        assert deploy.returncode == 0, deploy.stdout[-6000:]
+        vip = next(
+            line.split(":", 1)[1].strip()
+            for line in (INVENTORY / "group_vars" / "all" / "lab.yml").read_text().splitlines()
+            if line.startswith("airlock_api_vip:")
+        )
+        _certs(kubectl, vip, api_context(KUBECONFIG))
+        _backup_and_restore(kubectl)
