@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from airlock.cli import backup, bundle, certs, check, deploy, lab, upgrade, version
+from airlock.cli import backup, bundle, certs, check, deploy, lab, node, upgrade, version
 from airlock.errors import AirlockError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.register(sub)
     certs.register(sub)
     backup.register(sub)
+    node.register(sub)
     lab.register(sub)
     bundle.register(sub)
     version.register(sub)
