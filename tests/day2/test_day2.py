@@ -1,23 +1,30 @@
 """`make e2e-day2`: day-2 operations on a deployed --internal 3+2 lab.
 
-One lab, deployed once from the lab bundle, then in order (each step leaves the cluster
-whole for the next):
+One lab, deployed from the lab bundle without w2, then in order (each step leaves the
+cluster whole for the next):
+0. `airlock node add w2` with 100 further workers in the inventory that do not exist: w2
+   joins, and the run touches w2 and the first control plane only (timed);
 1. `airlock certs status` lists every certificate and exits 0;
 2. m2's apiserver certificate is re-issued by kubeadm to expire in 5 days: `certs status`
    exits 1 and names it; `airlock certs renew` renews it while a probe asks the API's
    /readyz through the VIP every 0.5 s (failed probes are printed and must be zero), then
    `certs status` exits 0, m2's apiserver serves the new certificate, and a second renew
-   changes nothing;
+   changes nothing; `certs renew --all` then re-issues every leaf certificate (etcd's too,
+   members restarted one at a time) with the API probed the same way, and no CA;
 3. a ConfigMap is written, `airlock backup` makes one 0600 archive, a second ConfigMap is
    written, etcd is wiped on every member (stopped, data removed), and
    `airlock restore --yes` brings back the first ConfigMap and not the second, with every
-   node Ready.
+   node Ready;
+4. `airlock reset --limit w2 --yes` leaves w2 without Kubernetes, containerd, the pod
+   network's interfaces and iptables chains, and its Node object gone; a second reset
+   changes nothing; `airlock node add w2` joins it again.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -75,6 +82,17 @@ def _serving_not_after(ip: str, context: ssl.SSLContext) -> str:
         return str(tls.getpeercert()["notAfter"])
 
 
+def _expiries(table: str) -> dict[tuple[str, str], str]:
+    """(host, certificate) -> not-after, from the table `airlock certs` prints."""
+    found = {}
+    for line in table.splitlines():
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) >= 6 and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", cells[4]):
+            found[(cells[0], cells[1])] = cells[4]
+    assert found, f"no certificate rows in:\n{table[-2000:]}"
+    return found
+
+
 def _newest_run(playbook: str) -> Path:
     runs = sorted((ROOT / ".airlock" / "runs").glob(f"*-{playbook}"), key=lambda p: p.name)
     for run in reversed(runs):
@@ -102,6 +120,39 @@ def _wait_nodes_ready(kubectl: Path, timeout: float = 600) -> None:
                 return
         time.sleep(5)
     raise AssertionError(f"not every node Ready within {timeout}s")
+
+
+def _hosts_of_run(run: Path) -> set[str]:
+    hosts = set()
+    for line in (run / "events.jsonl").read_text().splitlines():
+        host = (json.loads(line).get("event_data") or {}).get("host")
+        if host:
+            hosts.add(host)
+    return hosts
+
+
+def _node_add(kubectl: Path) -> None:
+    phantoms = INVENTORY / "phantoms.yml"
+    prefix = SUBNET.rsplit(".", 1)[0]
+    hosts = {
+        f"p{i:03d}": {"ansible_host": f"{prefix}.{100 + i}", "ip": f"{prefix}.{100 + i}"}
+        for i in range(100)
+    }
+    phantoms.write_text(json.dumps({"all": {"children": {"kube_node": {"hosts": hosts}}}}))
+    try:
+        started = time.monotonic()
+        add = run_airlock("node", "add", "-i", str(INVENTORY), "w2", timeout=1800)
+        elapsed = time.monotonic() - started
+    finally:
+        phantoms.unlink()
+    assert add.returncode == 0, add.stdout[-6000:] + add.stderr
+    touched = _hosts_of_run(_newest_run("site"))
+    print(
+        f"\n--- airlock node add w2 (105 hosts in the inventory): {elapsed:.0f}s, "
+        f"hosts touched: {sorted(touched)}"
+    )
+    assert touched == {"w2", "m1"}, touched
+    _wait_nodes_ready(kubectl)
 
 
 def _certs(kubectl: Path, vip: str, context: ssl.SSLContext) -> None:
@@ -141,6 +192,30 @@ def _certs(kubectl: Path, vip: str, context: ssl.SSLContext) -> None:
     assert again.returncode == 0, again.stdout[-4000:]
     changed = _changed_tasks(_newest_run("certs-renew"))
     assert changed == [], f"a second renew changed: {changed}"
+
+    before = _expiries(again.stdout)
+    api = Probe(f"https://{vip}:8443/readyz", 0.5, context)
+    thread = api.start()
+    everything = run_airlock("certs", "renew", "-i", str(INVENTORY), "--all", timeout=2400)
+    api.stop.set()
+    thread.join()
+    print(f"\n--- airlock certs renew --all: {api.ok} API probes answered, {api.failed} failed")
+    for failure in api.failures:
+        print(f"  {failure}")
+    assert everything.returncode == 0, everything.stdout[-6000:] + everything.stderr
+    after = _expiries(everything.stdout)
+    # Every leaf certificate was re-issued (CAs never; the kubelet's client certificate
+    # rotates itself), so each expires later than before.
+    stale = [
+        key
+        for key, not_after in before.items()
+        if "(CA)" not in key[1]
+        and "kubelet-client-current" not in key[1]
+        and after.get(key, "") <= not_after
+    ]
+    assert not stale, f"not renewed by --all: {stale}"
+    assert all(after[key] == not_after for key, not_after in before.items() if "(CA)" in key[1])
+    assert api.failed == 0, api.failures
     _wait_nodes_ready(kubectl)
 
 
@@ -169,6 +244,40 @@ def _backup_and_restore(kubectl: Path) -> None:
     assert lost.returncode != 0 and "NotFound" in lost.stderr
 
 
+def _reset_and_add_again(kubectl: Path) -> None:
+    refused = run_airlock("reset", "-i", str(INVENTORY), "--limit", "m2", "--yes")
+    assert refused.returncode == 1 and "is not only a worker" in refused.stderr
+    reset = run_airlock("reset", "-i", str(INVENTORY), "--limit", "w2", "--yes", timeout=1200)
+    assert reset.returncode == 0, reset.stdout[-6000:] + reset.stderr
+    nodes = json.loads(_kubectl(kubectl, "get", "nodes", "-o", "json").stdout)["items"]
+    assert "w2" not in [n["metadata"]["name"] for n in nodes]
+    for path in (
+        "/etc/kubernetes",
+        "/etc/containerd",
+        "/usr/local/bin/kubelet",
+        "/usr/local/bin/containerd",
+        "/opt/airlock/artifacts",
+    ):
+        assert _exec("w2", "test", "-e", path, check=False).returncode == 1, f"w2 still has {path}"
+    # state directories may be mount points (they are in the lab): emptied
+    for path in ("/var/lib/kubelet", "/var/lib/containerd"):
+        left = _exec("w2", "find", path, "-mindepth", "1", "-maxdepth", "1", check=False).stdout
+        assert left.strip() == "", f"w2's {path} still holds {left.split()[:5]}"
+    links = _exec("w2", "ip", "-o", "link", "show").stdout
+    assert "cni0" not in links and "flannel.1" not in links, links
+    rules = _exec("w2", "iptables-save").stdout + _exec("w2", "ip6tables-save").stdout
+    assert "KUBE-" not in rules and "FLANNEL-" not in rules and "CNI-" not in rules, rules
+    assert _exec("w2", "systemctl", "is-active", "kubelet", check=False).stdout.strip() != "active"
+    again = run_airlock("reset", "-i", str(INVENTORY), "--limit", "w2", "--yes", timeout=1200)
+    assert again.returncode == 0, again.stdout[-4000:]
+    changed = _changed_tasks(_newest_run("reset"))
+    assert changed == [], f"a second reset changed: {changed}"
+
+    add = run_airlock("node", "add", "-i", str(INVENTORY), "w2", timeout=1800)
+    assert add.returncode == 0, add.stdout[-6000:] + add.stderr
+    _wait_nodes_ready(kubectl)
+
+
 def test_day2_operations_on_a_running_cluster(tmp_path: Path) -> None:
     bundle = _bundle()
     kubectl = _program_from(bundle, "kubectl", tmp_path / "kubectl")
@@ -176,8 +285,9 @@ def test_day2_operations_on_a_running_cluster(tmp_path: Path) -> None:
     keep = os.environ.get("AIRLOCK_E2E_KEEP") == "1"
     with lab_hosts(LAB, *up, timeout=1800, keep=keep):
         run_airlock("check", "-i", str(INVENTORY), check=True, timeout=600)
-        deploy = run_airlock("deploy", "-i", str(INVENTORY), timeout=3600)
+        deploy = run_airlock("deploy", "-i", str(INVENTORY), "--limit", "all:!w2", timeout=3600)
         assert deploy.returncode == 0, deploy.stdout[-6000:]
+        _node_add(kubectl)
         vip = next(
             line.split(":", 1)[1].strip()
             for line in (INVENTORY / "group_vars" / "all" / "lab.yml").read_text().splitlines()
@@ -185,3 +295,4 @@ def test_day2_operations_on_a_running_cluster(tmp_path: Path) -> None:
         )
         _certs(kubectl, vip, api_context(KUBECONFIG))
         _backup_and_restore(kubectl)
+        _reset_and_add_again(kubectl)
