@@ -70,9 +70,10 @@ e2e-upgrade: bootstrap
 	pytest tests/upgrade -v -s -p no:cacheprovider; \
 	echo "make e2e-upgrade: passed in $$(( $$(date +%s) - start ))s"
 
-# Day-2 operations on a fresh --internal 3+2 lab from the lab bundle: `certs status` and
-# `certs renew` of a certificate made to expire in 5 days (API probed through the VIP
-# meanwhile), `backup`, etcd wiped on every member, `restore`.
+# Day-2 operations on a fresh --internal 3+2 lab deployed without w2: `node add w2` with
+# 100 phantom workers in the inventory, `certs status`, `certs renew` of a certificate made
+# to expire in 5 days and `--all` (API probed through the VIP meanwhile), `backup`, etcd
+# wiped on every member, `restore`, `reset` of w2 and `node add` of it again.
 e2e-day2: bootstrap
 	@start=$$(date +%s); \
 	pytest tests/day2 -v -s -p no:cacheprovider; \
