@@ -96,8 +96,9 @@ def _expiries(table: str) -> dict[tuple[str, str], str]:
 def _newest_run(playbook: str) -> Path:
     runs = sorted((ROOT / ".airlock" / "runs").glob(f"*-{playbook}"), key=lambda p: p.name)
     for run in reversed(runs):
-        events = run / "events.jsonl"
-        if events.is_file() and f"labs/{LAB}/inventory" in events.read_text(errors="replace"):
+        # summary.json's reproduce command names the inventory (events may not: reset's)
+        summary = run / "summary.json"
+        if summary.is_file() and f"labs/{LAB}/inventory" in summary.read_text(errors="replace"):
             return run
     raise AssertionError(f"no {playbook} run of this lab in .airlock/runs")
 
