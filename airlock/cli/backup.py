@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from airlock.cli.common import inventory_arg, print_problems
+from airlock.cli.common import inventory_arg, inventory_ok, verbose_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,9 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "backup_keep). Changes nothing on the hosts.",
     )
     inventory_arg(backup)
-    backup.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more Ansible output in the log"
-    )
+    verbose_arg(backup)
     backup.set_defaults(handler=_backup)
 
     restore = sub.add_parser(
@@ -42,20 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="confirm: the cluster's state goes back to the backup's time",
     )
-    restore.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more Ansible output in the log"
-    )
+    verbose_arg(restore)
     restore.set_defaults(handler=_restore)
-
-
-def _static_ok(inventory: Path) -> bool:
-    from airlock.check import static_problems
-
-    _, problems = static_problems(inventory)
-    if problems:
-        print_problems(problems, f"inventory {inventory}")
-        print("nothing was changed; fix the inventory and run again", file=sys.stderr)
-    return not problems
 
 
 def _run(playbook: str, args: argparse.Namespace, variables: dict) -> int:
@@ -73,7 +59,7 @@ def _run(playbook: str, args: argparse.Namespace, variables: dict) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    if not _static_ok(args.inventory):
+    if not inventory_ok(args.inventory):
         return 1
     return _run("backup.yml", args, {})
 
@@ -93,7 +79,7 @@ def _restore(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if not _static_ok(args.inventory):
+    if not inventory_ok(args.inventory):
         return 1
     rc = _run("restore.yml", args, {"backup_archive": str(archive.resolve())})
     if rc:

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from airlock.cli.common import inventory_arg, print_problems
+from airlock.cli.common import inventory_arg, inventory_ok, verbose_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,21 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     renew.add_argument(
         "--all", action="store_true", help="renew every leaf certificate, whatever its expiry"
     )
-    renew.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more Ansible output in the log"
-    )
+    verbose_arg(renew)
     status.set_defaults(handler=_status)
     renew.set_defaults(handler=_renew)
-
-
-def _static_ok(args: argparse.Namespace) -> bool:
-    from airlock.check import static_problems
-
-    _, problems = static_problems(args.inventory)
-    if problems:
-        print_problems(problems, f"inventory {args.inventory}")
-        print("nothing was changed; fix the inventory and run again", file=sys.stderr)
-    return not problems
 
 
 def _show_status(args: argparse.Namespace) -> int:
@@ -90,7 +78,7 @@ def _status(args: argparse.Namespace) -> int:
     if args.days < 0:
         print("airlock: error: --days must be 0 or more", file=sys.stderr)
         return 2
-    if not _static_ok(args):
+    if not inventory_ok(args.inventory):
         return 1
     return _show_status(args)
 
@@ -102,7 +90,7 @@ def _renew(args: argparse.Namespace) -> int:
     if args.days < 0:
         print("airlock: error: --days must be 0 or more", file=sys.stderr)
         return 2
-    if not _static_ok(args):
+    if not inventory_ok(args.inventory):
         return 1
     variables = {"certs_warn_days": args.days, "certs_renew_all": args.all}
     req = RunRequest(

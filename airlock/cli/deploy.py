@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from airlock.cli.common import inventory_arg, print_problems
+from airlock.cli.common import inventory_arg, print_problems, verbose_arg
 from airlock.errors import AirlockError
 
 
@@ -42,9 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="VARS",
         help="extra variables (Ansible -e), repeatable",
     )
-    deploy.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more Ansible output in the log"
-    )
+    verbose_arg(deploy)
     deploy.set_defaults(handler=_deploy)
 
 

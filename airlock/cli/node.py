@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from airlock.cli.common import inventory_arg, print_problems
+from airlock.cli.common import inventory_arg, print_problems, verbose_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,9 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     inventory_arg(add)
     add.add_argument("hosts", nargs="+", metavar="HOST", help="inventory hosts to add")
-    add.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more Ansible output in the log"
-    )
+    verbose_arg(add)
     add.set_defaults(handler=_add)
 
     reset = sub.add_parser(
@@ -46,9 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--limit", required=True, help="the workers to reset, comma-separated (never implied)"
     )
     reset.add_argument("--yes", action="store_true", help="confirm: the hosts are wiped")
-    reset.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more Ansible output in the log"
-    )
+    verbose_arg(reset)
     reset.set_defaults(handler=_reset)
 
 

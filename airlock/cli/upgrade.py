@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from airlock.cli.common import inventory_arg, print_problems
+from airlock.cli.common import inventory_arg, print_problems, verbose_arg
 from airlock.errors import AirlockError
 
 
@@ -38,9 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="1",
         help="workers upgraded at a time: a number or a percentage such as 20%% (default 1)",
     )
-    p.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more Ansible output in the log"
-    )
+    verbose_arg(p)
     p.set_defaults(handler=_upgrade)
 
 
