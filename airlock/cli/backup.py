@@ -72,6 +72,15 @@ def _restore(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    import tarfile
+
+    if not tarfile.is_tarfile(archive):
+        print(
+            f"airlock: error: {archive}: not a tar archive (damaged or another file); give an "
+            "airlock-backup-*.tar.gz made by `airlock backup`",
+            file=sys.stderr,
+        )
+        return 2
     if not args.yes:
         print(
             f"airlock: error: restoring {archive} replaces the cluster's whole state with the "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tarfile
 from pathlib import Path
 
 from tests.conftest import ROOT, run_airlock
@@ -18,9 +19,18 @@ def test_restore_needs_an_existing_archive(tmp_path: Path) -> None:
     ]
 
 
+def test_restore_refuses_a_file_that_is_no_archive(tmp_path: Path) -> None:
+    archive = tmp_path / "airlock-backup-x.tar.gz"
+    archive.write_bytes(b"not a tar archive")
+    proc = run_airlock("restore", "-i", EXAMPLE, str(archive), "--yes")
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
+    assert "not a tar archive" in proc.stderr
+
+
 def test_restore_asks_for_confirmation_before_anything(tmp_path: Path) -> None:
     archive = tmp_path / "airlock-backup-x.tar.gz"
-    archive.write_bytes(b"")
+    with tarfile.open(archive, "w:gz"):
+        pass
     proc = run_airlock("restore", "-i", EXAMPLE, str(archive))
     assert proc.returncode == 2
     assert "add --yes to confirm" in proc.stderr and len(proc.stderr.splitlines()) == 1
