@@ -1,4 +1,4 @@
-"""`airlock node add`'s controller side: which hosts a run touches to add nodes.
+"""`airlock node add`/`remove`/`reset`'s controller side: which hosts a run touches.
 
 Adding nodes runs playbooks/site.yml with `--limit`: the new hosts, the first control
 plane (the join token, the CA hash, the pod network's manifest, the time server's allow
@@ -7,6 +7,10 @@ lists and VRRP peers), and the whole etcd group when a new host is an etcd membe
 membership is computed from all of it). No other host is contacted, so the run's length
 does not grow with the cluster. When no etcd member is added, the etcd role's phases are
 skipped (only the apiserver's etcd client files are installed on a new control plane).
+
+Removing nodes runs playbooks/node-remove.yml on the hosts removed (none with --dead), the
+first control plane (drain, Node deletion), the first etcd member that stays (membership)
+and, when a control plane or load balancer goes, the load balancers that stay.
 """
 
 from __future__ import annotations
@@ -92,8 +96,92 @@ def add_plan(inv: Inventory, hosts: list[str]) -> tuple[AddPlan | None, list[Pro
     return plan, []
 
 
+@dataclass(frozen=True)
+class RemovePlan:
+    hosts: list[str]
+    limit: list[str]
+    dead: bool
+
+
+def _remove_host_problems(inv: Inventory, host: str, first: str) -> list[Problem]:
+    where = f"host {host}"
+    if host not in inv.hosts:
+        return [Problem(where, f"is not in inventory {inv.source}", "name an inventory host")]
+    if not any(host in inv.members(g) for g in (*NODE_GROUPS, "etcd", "lb")):
+        return [
+            Problem(
+                where,
+                "is no node, etcd member or load balancer",
+                "name a host of kube_node, kube_control_plane, etcd or lb",
+            )
+        ]
+    if host == first:
+        return [
+            Problem(
+                where,
+                "is the first control plane (kubernetes_init_host)",
+                "set kubernetes_init_host to another control plane in the inventory, then run "
+                "again",
+            )
+        ]
+    if host in inv.members("bundle_host"):
+        return [
+            Problem(
+                where,
+                "is the bundle host, which serves every node's artifacts",
+                "move bundle_host to another host and deploy the bundle stage first",
+            )
+        ]
+    return []
+
+
+def _remove_group_problems(inv: Inventory, hosts: list[str]) -> list[Problem]:
+    problems = []
+    where = f"inventory {inv.source}"
+    for group, what in (("kube_control_plane", "control plane"), ("etcd", "etcd member")):
+        members = inv.members(group)
+        if members and not [h for h in members if h not in hosts]:
+            problems.append(
+                Problem(where, f"removing {', '.join(hosts)} leaves no {what}", "keep one")
+            )
+    lbs = inv.members("lb")
+    if inv.settings.get("airlock_api_vip") and lbs and not [h for h in lbs if h not in hosts]:
+        problems.append(Problem(where, "removing them leaves no load balancer", "keep one"))
+    leaving = [h for h in hosts if h in inv.members("etcd")]
+    if len(leaving) > 1:
+        problems.append(
+            Problem(
+                where,
+                f"{', '.join(leaving)} are etcd members, which leave one per run",
+                "remove one etcd member, then the next (quorum is checked each time)",
+            )
+        )
+    return problems
+
+
+def remove_plan(
+    inv: Inventory, hosts: list[str], dead: bool
+) -> tuple[RemovePlan | None, list[Problem]]:
+    """The hosts of a run that removes `hosts`, or the problems that refuse it."""
+    first = _first_control_plane(inv)
+    gone = list(dict.fromkeys(hosts))
+    problems = [p for h in gone for p in _remove_host_problems(inv, h, first)]
+    if not problems:
+        problems = _remove_group_problems(inv, gone)
+    if problems:
+        return None, problems
+    limit = [] if dead else list(gone)
+    limit.append(first)
+    survivors = [h for h in inv.members("etcd") if h not in gone]
+    if survivors:
+        limit.append(survivors[0])
+    if any(h in inv.members("kube_control_plane") or h in inv.members("lb") for h in gone):
+        limit += [h for h in inv.members("lb") if h not in gone]
+    return RemovePlan(hosts=gone, limit=list(dict.fromkeys(limit)), dead=dead), []
+
+
 def reset_problems(inv: Inventory, hosts: list[str]) -> list[Problem]:
-    """Why `airlock reset` refuses `hosts` (only workers of the inventory can be reset yet)."""
+    """Why `airlock reset --limit` refuses `hosts` (only workers leave a running cluster so)."""
     problems = []
     others = ("kube_control_plane", "etcd", "lb", "bundle_host")
     for host in dict.fromkeys(hosts):
@@ -108,8 +196,8 @@ def reset_problems(inv: Inventory, hosts: list[str]) -> list[Problem]:
                 Problem(
                     f"host {host}",
                     "is not only a worker (kube_node)",
-                    "only workers can be reset yet; a control plane, etcd member, load "
-                    "balancer or bundle host is not (docs/operations.md)",
+                    "remove a control plane, etcd member or load balancer with `airlock node "
+                    "remove`; `airlock reset` without --limit resets the whole cluster",
                 )
             )
     return problems

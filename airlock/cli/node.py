@@ -1,8 +1,9 @@
-"""`airlock node add`: hosts newly in the inventory join the cluster; nothing else is touched."""
+"""`airlock node add|remove` and `airlock reset`: nodes in and out of a running cluster."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from airlock.cli.common import inventory_arg, print_problems, verbose_arg
@@ -11,7 +12,7 @@ from airlock.cli.common import inventory_arg, print_problems, verbose_arg
 def register(sub: argparse._SubParsersAction) -> None:
     node = sub.add_parser(
         "node",
-        help="add nodes newly listed in the inventory (workers or control planes)",
+        help="add or remove nodes (workers, control planes, etcd members)",
         description="Day-2 changes of the cluster's nodes.",
     )
     actions = node.add_subparsers(dest="node_action", required=True, metavar="ACTION")
@@ -30,18 +31,51 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbose_arg(add)
     add.set_defaults(handler=_add)
 
+    remove = actions.add_parser(
+        "remove",
+        help="drain, delete and reset nodes; leave etcd; update the load balancers",
+        description="Remove hosts from the running cluster (playbooks/node-remove.yml), "
+        "checking everything first: the first control plane, the last control plane, "
+        "etcd member or load balancer and the bundle host are refused, etcd members leave "
+        "one per run and only while the others keep a healthy quorum, and a live host must "
+        "answer. Then: drain (PodDisruptionBudgets respected; kubernetes_drain_timeout), "
+        "delete the Node, stop a removed load balancer (the VIP moves), remove the etcd "
+        "member, re-render the other load balancers without it, and reset the host. With "
+        "--dead the host is not contacted (no drain, no reset). Take the hosts out of the "
+        "inventory afterwards. Safe to re-run.",
+    )
+    inventory_arg(remove)
+    remove.add_argument("hosts", nargs="+", metavar="HOST", help="inventory hosts to remove")
+    remove.add_argument(
+        "--dead",
+        action="store_true",
+        help="the hosts cannot be reached: no drain and no reset, only the cluster side",
+    )
+    remove.add_argument("--yes", action="store_true", help="confirm: the hosts are wiped")
+    verbose_arg(remove)
+    remove.set_defaults(handler=_remove)
+
     reset = sub.add_parser(
         "reset",
-        help="remove what airlock installed from workers (--limit), leaving the hosts as before",
-        description="Delete the hosts' Node objects through the first control plane, then "
-        "on each host: kubeadm reset and the kubelet, the pod network's iptables chains and "
-        "interfaces, containerd with its images, airlock's host settings and the bundle's "
-        "files. `airlock node add` joins a reset host again. Only workers yet; --yes "
-        "confirms (their pods are stopped, not drained).",
+        help="remove what airlock installed: workers (--limit) or the whole cluster",
+        description="With --limit WORKERS: delete their Node objects through the first "
+        "control plane (their pods are stopped, not drained), then reset each host; `airlock "
+        "node add` joins it again. A control plane, etcd member or load balancer leaves a "
+        "running cluster with `airlock node remove`. Without --limit: the whole cluster, "
+        "after a final backup into the inventory's .backups (--no-backup skips it, for a "
+        "cluster whose etcd no longer answers). On each host: kubeadm reset and the kubelet, "
+        "haproxy/keepalived, etcd and its data, the pod network's iptables chains and "
+        "interfaces, containerd with its images, airlock's host settings, the bundle's files "
+        "and the bundle server. --yes confirms. Safe to re-run.",
     )
     inventory_arg(reset)
     reset.add_argument(
-        "--limit", required=True, help="the workers to reset, comma-separated (never implied)"
+        "--limit", default="", help="the workers to reset, comma-separated (default: every host)"
+    )
+    reset.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="whole-cluster reset without the final backup",
     )
     reset.add_argument("--yes", action="store_true", help="confirm: the hosts are wiped")
     verbose_arg(reset)
@@ -78,6 +112,50 @@ def _add(args: argparse.Namespace) -> int:
     return 0 if result.ok else (result.rc or 1)
 
 
+def _remove(args: argparse.Namespace) -> int:
+    from airlock import nodes
+    from airlock.check import static_problems
+    from airlock.paths import project_root
+    from airlock.runner import RunRequest, run_playbook
+
+    if not args.yes:
+        what = "deletes their Nodes" if args.dead else "drains, deletes and wipes"
+        print(
+            f"airlock: error: node remove {what} {', '.join(args.hosts)}; add --yes to confirm",
+            file=sys.stderr,
+        )
+        return 2
+    inv, problems = static_problems(args.inventory)
+    plan = None
+    if not problems:
+        plan, problems = nodes.remove_plan(inv, args.hosts, args.dead)
+    if problems or plan is None:
+        print_problems(problems, f"inventory {args.inventory}")
+        print(
+            "nothing was changed; fix the command or the inventory and run again", file=sys.stderr
+        )
+        return 1
+    print(
+        f"removing {', '.join(plan.hosts)}{' (dead: not contacted)' if plan.dead else ''}; "
+        f"hosts touched: {', '.join(plan.limit)}"
+    )
+    variables = {"airlock_remove_hosts": plan.hosts, "airlock_remove_dead": plan.dead}
+    req = RunRequest(
+        project_root() / "playbooks" / "node-remove.yml",
+        args.inventory,
+        limit=",".join(plan.limit),
+        extra_vars=[json.dumps(variables)],
+        verbosity=args.verbose,
+    )
+    result = run_playbook(req)
+    if result.ok:
+        print(
+            f"take {', '.join(plan.hosts)} out of {args.inventory} now, or the next deploy "
+            "adds them again"
+        )
+    return 0 if result.ok else (result.rc or 1)
+
+
 def _reset(args: argparse.Namespace) -> int:
     from airlock import nodes
     from airlock.check import static_problems
@@ -86,23 +164,29 @@ def _reset(args: argparse.Namespace) -> int:
 
     hosts = [h.strip() for h in args.limit.split(",") if h.strip()]
     if not args.yes:
+        what = ", ".join(hosts) if hosts else f"every host of {args.inventory}"
         print(
-            f"airlock: error: reset wipes Kubernetes, containerd and airlock's files from "
-            f"{', '.join(hosts)}; add --yes to confirm",
+            f"airlock: error: reset wipes Kubernetes, etcd, containerd and airlock's files from "
+            f"{what}; add --yes to confirm",
             file=sys.stderr,
         )
         return 2
     inv, problems = static_problems(args.inventory)
-    if not problems:
+    if not problems and hosts:
         problems = nodes.reset_problems(inv, hosts)
     if problems:
         print_problems(problems, f"inventory {args.inventory}")
         print("nothing was changed; fix the command and run again", file=sys.stderr)
         return 1
+    variables = {
+        "airlock_reset_cluster": not hosts,
+        "airlock_reset_backup": not args.no_backup,
+    }
     req = RunRequest(
         project_root() / "playbooks" / "reset.yml",
         args.inventory,
         limit=",".join(hosts),
+        extra_vars=[json.dumps(variables)],
         verbosity=args.verbose,
     )
     result = run_playbook(req)

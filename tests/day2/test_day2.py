@@ -17,7 +17,17 @@ cluster whole for the next):
    node Ready;
 4. `airlock reset --limit w2 --yes` leaves w2 without Kubernetes, containerd, the pod
    network's interfaces and iptables chains, and its Node object gone; a second reset
-   changes nothing; `airlock node add w2` joins it again.
+   changes nothing; `airlock node add w2` joins it again;
+5. a fourth control plane m4 (a new lab host) is added with `airlock node add m4`, then
+   removed with `airlock node remove m4`, with the API probed through the VIP throughout
+   (no failed probe): m4 becomes a voting etcd member and a backend of every haproxy, and
+   afterwards neither, m4 itself reset;
+6. m3's container is destroyed: `node remove m3` refuses (unreachable), `node remove
+   --dead m2` refuses (etcd would lose quorum), `node remove --dead m3` removes its Node
+   and etcd member, a new m3 host joins with `node add m3` with new etcd certificates;
+7. w1's container is stopped and `node remove --dead w1` deletes its Node;
+8. `airlock reset --yes` (no --limit) takes a final backup and leaves every host without
+   Kubernetes, etcd, haproxy, keepalived, containerd and the bundle server.
 """
 
 from __future__ import annotations
@@ -103,7 +113,7 @@ def _newest_run(playbook: str) -> Path:
     raise AssertionError(f"no {playbook} run of this lab in .airlock/runs")
 
 
-def _wait_nodes_ready(kubectl: Path, timeout: float = 600) -> None:
+def _wait_nodes_ready(kubectl: Path, timeout: float = 600, count: int = 5) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         proc = _kubectl(kubectl, "get", "nodes", "-o", "json", check=False)
@@ -117,10 +127,10 @@ def _wait_nodes_ready(kubectl: Path, timeout: float = 600) -> None:
                     for c in n["status"]["conditions"]
                 )
             ]
-            if len(nodes) == 5 and len(ready) == 5:
+            if len(nodes) == count and len(ready) == count:
                 return
         time.sleep(5)
-    raise AssertionError(f"not every node Ready within {timeout}s")
+    raise AssertionError(f"not {count} nodes Ready within {timeout}s")
 
 
 def _hosts_of_run(run: Path) -> set[str]:
@@ -248,6 +258,7 @@ def _backup_and_restore(kubectl: Path) -> None:
 def _reset_and_add_again(kubectl: Path) -> None:
     refused = run_airlock("reset", "-i", str(INVENTORY), "--limit", "m2", "--yes")
     assert refused.returncode == 1 and "is not only a worker" in refused.stderr
+    assert "airlock node remove" in refused.stderr
     reset = run_airlock("reset", "-i", str(INVENTORY), "--limit", "w2", "--yes", timeout=1200)
     assert reset.returncode == 0, reset.stdout[-6000:] + reset.stderr
     nodes = json.loads(_kubectl(kubectl, "get", "nodes", "-o", "json").stdout)["items"]
@@ -279,6 +290,186 @@ def _reset_and_add_again(kubectl: Path) -> None:
     _wait_nodes_ready(kubectl)
 
 
+def _lab_up(masters: int) -> None:
+    run_airlock(
+        "lab",
+        "up",
+        "--name",
+        LAB,
+        "--internal",
+        "--masters",
+        str(masters),
+        "--workers",
+        "2",
+        "--subnet",
+        SUBNET,
+        check=True,
+        timeout=1800,
+    )
+
+
+def _ip(host: str) -> str:
+    prefix = SUBNET.rsplit(".", 1)[0]
+    return f"{prefix}.{10 + int(host[1:])}" if host[0] == "m" else f"{prefix}.{20 + int(host[1:])}"
+
+
+def _etcd_members(via: str = "m1") -> dict[str, bool]:
+    """name -> is a learner, read with etcdctl on a member."""
+    pki = "/etc/airlock/etcd/pki"
+    proc = _exec(
+        via,
+        "etcdctl",
+        f"--endpoints=https://{_ip(via)}:2379",
+        f"--cacert={pki}/ca.crt",
+        f"--cert={pki}/healthcheck-client.crt",
+        f"--key={pki}/healthcheck-client.key",
+        "member",
+        "list",
+        "-w",
+        "json",
+    )
+    return {m.get("name", ""): bool(m.get("isLearner")) for m in json.loads(proc.stdout)["members"]}
+
+
+def _node_names(kubectl: Path) -> set[str]:
+    nodes = json.loads(_kubectl(kubectl, "get", "nodes", "-o", "json").stdout)["items"]
+    return {n["metadata"]["name"] for n in nodes}
+
+
+def _backends(host: str) -> str:
+    return _exec(host, "cat", "/etc/haproxy/haproxy.cfg").stdout
+
+
+def _control_plane_in_and_out(kubectl: Path, vip: str, context: ssl.SSLContext) -> None:
+    _lab_up(4)
+    api = Probe(f"https://{vip}:8443/readyz", 0.5, context)
+    thread = api.start()
+    try:
+        started = time.monotonic()
+        add = run_airlock("node", "add", "-i", str(INVENTORY), "m4", timeout=2400)
+        print(
+            "\n--- airlock node add m4 (control plane, etcd, lb): "
+            f"{time.monotonic() - started:.0f}s"
+        )
+        assert add.returncode == 0, add.stdout[-6000:] + add.stderr
+        _wait_nodes_ready(kubectl, count=6)
+        assert _etcd_members() == {"m1": False, "m2": False, "m3": False, "m4": False}
+        for lb in ("m1", "m2", "m3", "m4"):
+            assert f"server m4 {_ip('m4')}:6443" in _backends(lb), f"{lb}'s haproxy lacks m4"
+        _serving_not_after(_ip("m4"), context)  # m4's apiserver serves a verifiable certificate
+
+        refused = run_airlock("node", "remove", "-i", str(INVENTORY), "m1", "--yes")
+        assert refused.returncode == 1 and "first control plane" in refused.stderr
+        started = time.monotonic()
+        remove = run_airlock("node", "remove", "-i", str(INVENTORY), "m4", "--yes", timeout=2400)
+        print(f"--- airlock node remove m4: {time.monotonic() - started:.0f}s")
+        assert remove.returncode == 0, remove.stdout[-6000:] + remove.stderr
+    finally:
+        api.stop.set()
+        thread.join()
+    print(f"--- m4 in and out: {api.ok} API probes answered, {api.failed} failed")
+    for failure in api.failures:
+        print(f"  {failure}")
+    assert "m4" not in _node_names(kubectl)
+    assert _etcd_members() == {"m1": False, "m2": False, "m3": False}
+    for lb in ("m1", "m2", "m3"):
+        assert "server m4 " not in _backends(lb), f"{lb}'s haproxy still lists m4"
+    for path in ("/etc/kubernetes", "/etc/haproxy/haproxy.cfg", "/etc/airlock/etcd"):
+        assert _exec("m4", "test", "-e", path, check=False).returncode == 1, f"m4 still has {path}"
+    assert _exec("m4", "find", "/var/lib/airlock-etcd", "-mindepth", "1").stdout.strip() == ""
+    assert api.failed == 0, api.failures
+    _lab_up(3)  # m4's container goes, the inventory lists m1..m3 again
+    _wait_nodes_ready(kubectl)
+
+
+def _replace_etcd_member(kubectl: Path, vip: str, context: ssl.SSLContext) -> None:
+    peer = INVENTORY / ".credentials" / "etcd" / "peer-m3.crt"
+    old_peer = peer.read_bytes()
+    env = dict(os.environ, CONTAINERS_CONF=str(ROOT / ".airlock" / "containers.conf"))
+    for argv in (
+        ["podman", "rm", "-f", "-t", "0", f"airlock-{LAB}-m3"],
+        ["podman", "volume", "rm", "-f", f"airlock-{LAB}-m3-containerd"],
+    ):
+        subprocess.run(argv, check=True, capture_output=True, env=env, timeout=300)
+    unreachable = run_airlock("node", "remove", "-i", str(INVENTORY), "m3", "--yes", timeout=600)
+    said = unreachable.stdout + unreachable.stderr
+    assert unreachable.returncode != 0 and "--dead" in said, said[-3000:]
+    no_quorum = run_airlock(
+        "node", "remove", "-i", str(INVENTORY), "m2", "--dead", "--yes", timeout=600
+    )
+    said = no_quorum.stdout + no_quorum.stderr
+    assert no_quorum.returncode != 0 and "quorum" in said, said[-3000:]
+    assert {"m2", "m3"} <= _node_names(kubectl), "a refused removal changed the cluster"
+
+    api = Probe(f"https://{vip}:8443/readyz", 0.5, context)
+    thread = api.start()
+    try:
+        dead = run_airlock(
+            "node", "remove", "-i", str(INVENTORY), "m3", "--dead", "--yes", timeout=1200
+        )
+        assert dead.returncode == 0, dead.stdout[-6000:] + dead.stderr
+        assert "m3" not in _node_names(kubectl)
+        assert _etcd_members() == {"m1": False, "m2": False}
+        _lab_up(3)  # a new, empty m3 in its place
+        started = time.monotonic()
+        add = run_airlock("node", "add", "-i", str(INVENTORY), "m3", timeout=2400)
+        print(f"\n--- etcd member m3 replaced, node add m3: {time.monotonic() - started:.0f}s")
+        assert add.returncode == 0, add.stdout[-6000:] + add.stderr
+    finally:
+        api.stop.set()
+        thread.join()
+    print(f"--- m3 replaced: {api.ok} API probes answered, {api.failed} failed")
+    for failure in api.failures:
+        print(f"  {failure}")
+    _wait_nodes_ready(kubectl)
+    assert _etcd_members() == {"m1": False, "m2": False, "m3": False}
+    assert peer.read_bytes() != old_peer, "m3 joined with the old member's certificate"
+
+
+def _remove_dead_worker(kubectl: Path) -> None:
+    env = dict(os.environ, CONTAINERS_CONF=str(ROOT / ".airlock" / "containers.conf"))
+    subprocess.run(
+        ["podman", "stop", "-t", "0", f"airlock-{LAB}-w1"],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=300,
+    )
+    dead = run_airlock(
+        "node", "remove", "-i", str(INVENTORY), "w1", "--dead", "--yes", timeout=1200
+    )
+    assert dead.returncode == 0, dead.stdout[-6000:] + dead.stderr
+    assert "w1" not in _node_names(kubectl)
+    _wait_nodes_ready(kubectl, count=4)
+
+
+def _reset_cluster() -> None:
+    """The whole cluster (w1, removed --dead, started again) is reset after a backup."""
+    backups = set((INVENTORY / ".backups").glob("airlock-backup-*.tar.gz"))
+    refused = run_airlock("reset", "-i", str(INVENTORY))
+    assert refused.returncode == 2 and "every host" in refused.stderr
+    # w1 (removed --dead) comes back: its kubelet registers it again; the reset takes it too
+    _lab_up(3)
+    reset = run_airlock("reset", "-i", str(INVENTORY), "--yes", timeout=2400)
+    assert reset.returncode == 0, reset.stdout[-6000:] + reset.stderr
+    assert len(set((INVENTORY / ".backups").glob("airlock-backup-*.tar.gz")) - backups) == 1
+    for host in ("m1", "m2", "m3", "w1", "w2"):
+        for path in (
+            "/etc/kubernetes",
+            "/etc/airlock/etcd",
+            "/usr/local/bin/etcd",
+            "/etc/haproxy/haproxy.cfg",
+            "/etc/keepalived/keepalived.conf",
+            "/usr/local/bin/containerd",
+            "/opt/airlock/bundle",
+        ):
+            assert _exec(host, "test", "-e", path, check=False).returncode == 1, (
+                f"{host} still has {path}"
+            )
+        addresses = _exec(host, "ip", "-o", "addr").stdout
+        assert f" {_ip('m1').rsplit('.', 1)[0]}.250/" not in addresses, f"{host} keeps the VIP"
+
+
 def test_day2_operations_on_a_running_cluster(tmp_path: Path) -> None:
     bundle = _bundle()
     kubectl = _program_from(bundle, "kubectl", tmp_path / "kubectl")
@@ -297,3 +488,8 @@ def test_day2_operations_on_a_running_cluster(tmp_path: Path) -> None:
         _certs(kubectl, vip, api_context(KUBECONFIG))
         _backup_and_restore(kubectl)
         _reset_and_add_again(kubectl)
+        context = api_context(KUBECONFIG)
+        _control_plane_in_and_out(kubectl, vip, context)
+        _replace_etcd_member(kubectl, vip, context)
+        _remove_dead_worker(kubectl)
+        _reset_cluster()
