@@ -6,7 +6,10 @@ list), the load balancers when a control plane or a load balancer is added (thei
 lists and VRRP peers), and the whole etcd group when a new host is an etcd member (the
 membership is computed from all of it). No other host is contacted, so the run's length
 does not grow with the cluster. When no etcd member is added, the etcd role's phases are
-skipped (only the apiserver's etcd client files are installed on a new control plane).
+skipped (only the apiserver's etcd client files are installed on a new control plane);
+the bundle server's play is skipped (the bundle host serves the bundle already), and when
+only workers are added, so are the cluster CA's, the load balancers' and the apiservers'
+etcd client files' plays.
 
 Removing nodes runs playbooks/node-remove.yml on the hosts removed (none with --dead), the
 first control plane (drain, Node deletion), the first etcd member that stays (membership)
@@ -29,6 +32,10 @@ ETCD_PHASE_TAGS = (
     "etcd_members",
     "etcd_backup_timer",
 )
+#: Plays a worker-only add skips: nothing in them changes for a new worker (the bundle host
+#: already serves the bundle; the cluster CA, the load balancers and the apiservers' etcd
+#: client files are the control planes' and load balancers').
+CONTROL_PLANE_TAGS = ("kube_pki", "loadbalancer", "etcd_apiserver_client")
 NODE_GROUPS = ("kube_control_plane", "kube_node")
 
 
@@ -82,15 +89,21 @@ def add_plan(inv: Inventory, hosts: list[str]) -> tuple[AddPlan | None, list[Pro
     if problems:
         return None, problems
     limit = [*new, first]
+    skip = []
     if any(h in inv.members("kube_control_plane") or h in inv.members("lb") for h in new):
         limit += inv.members("lb")
-    adds_etcd = any(h in inv.members("etcd") for h in new)
-    if adds_etcd:
+    else:
+        skip += CONTROL_PLANE_TAGS
+    if any(h in inv.members("etcd") for h in new):
         limit += inv.members("etcd")
+    else:
+        skip += ETCD_PHASE_TAGS
+    if not any(h in inv.members("bundle_host") for h in new):
+        skip.append("bundle_server")
     plan = AddPlan(
         new=new,
         limit=list(dict.fromkeys(limit)),
-        skip_tags=[] if adds_etcd else list(ETCD_PHASE_TAGS),
+        skip_tags=sorted(skip),
         first_control_plane=first,
     )
     return plan, []

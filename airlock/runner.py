@@ -46,6 +46,9 @@ class RunRequest:
     diff: bool = False
     extra_vars: list[str] = field(default_factory=list)
     verbosity: int = 0
+    # The reproduce command of a failed run narrows to the first failed host, unless the
+    # playbook only makes sense on all of them (a whole-cluster reset refuses a --limit).
+    whole_inventory: bool = False
 
     def ansible_args(self) -> list[str]:
         args: list[str] = []
@@ -69,7 +72,7 @@ class RunRequest:
         """The ansible-playbook command line that reruns this (optionally for one host)."""
         root = project_root()
         args = self.ansible_args()
-        if limit and not self.limit:
+        if limit and not self.limit and not self.whole_inventory:
             args = ["--limit", limit, *args]
         cmd = [
             "ansible-playbook",
@@ -235,6 +238,9 @@ def failure_message(res: dict[str, Any]) -> str:
     """One line that says why a task failed."""
     if res.get("censored"):
         return str(res["censored"])
+    items = [i for i in res.get("results") or [] if isinstance(i, dict) and i.get("failed")]
+    if items:  # a loop: "One or more items failed" says nothing, the first failed item does
+        return failure_message(items[0])
     parts = [str(res.get("msg") or "").strip()]
     stderr = str(res.get("stderr") or "").strip()
     if stderr:

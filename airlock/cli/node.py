@@ -188,6 +188,7 @@ def _reset(args: argparse.Namespace) -> int:
         limit=",".join(hosts),
         extra_vars=[json.dumps(variables)],
         verbosity=args.verbose,
+        whole_inventory=not hosts,
     )
     result = run_playbook(req)
     return 0 if result.ok else (result.rc or 1)

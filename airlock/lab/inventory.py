@@ -21,8 +21,10 @@ def inventory_data(spec: LabSpec) -> dict[str, Any]:
     masters = {h.name: None for h in spec.hosts if h.role == "master"}
     workers = {h.name: None for h in spec.hosts if h.role == "worker"}
     first = next(iter(masters))
+    # etcd wants an odd member count: with an even number of masters the last is none
+    voters = len(masters) if len(masters) % 2 else len(masters) - 1
     groups: dict[str, Any] = {
-        "etcd": {"hosts": masters},
+        "etcd": {"hosts": dict(list(masters.items())[:voters])},
         "kube_control_plane": {"hosts": masters},
         "kube_node": {"hosts": workers},
         "lb": {"hosts": masters},

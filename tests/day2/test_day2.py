@@ -18,16 +18,17 @@ cluster whole for the next):
 4. `airlock reset --limit w2 --yes` leaves w2 without Kubernetes, containerd, the pod
    network's interfaces and iptables chains, and its Node object gone; a second reset
    changes nothing; `airlock node add w2` joins it again;
-5. a fourth control plane m4 (a new lab host) is added with `airlock node add m4`, then
-   removed with `airlock node remove m4`, with the API probed through the VIP throughout
-   (no failed probe): m4 becomes a voting etcd member and a backend of every haproxy, and
-   afterwards neither, m4 itself reset;
+5. a fourth control plane m4 (a new lab host; not an etcd member, etcd keeps 3) is added
+   with `airlock node add m4`, then removed with `airlock node remove m4`, with the API
+   probed through the VIP throughout (no failed probe): m4 becomes a Node and a backend of
+   every haproxy, and afterwards neither, m4 itself reset;
 6. m3's container is destroyed: `node remove m3` refuses (unreachable), `node remove
    --dead m2` refuses (etcd would lose quorum), `node remove --dead m3` removes its Node
    and etcd member, a new m3 host joins with `node add m3` with new etcd certificates;
 7. w1's container is stopped and `node remove --dead w1` deletes its Node;
 8. `airlock reset --yes` (no --limit) takes a final backup and leaves every host without
-   Kubernetes, etcd, haproxy, keepalived, containerd and the bundle server.
+   Kubernetes, etcd, haproxy, keepalived, containerd and the bundle server; a second reset
+   changes nothing, and `airlock deploy` makes a working cluster on the hosts again.
 """
 
 from __future__ import annotations
@@ -353,7 +354,7 @@ def _control_plane_in_and_out(kubectl: Path, vip: str, context: ssl.SSLContext) 
         )
         assert add.returncode == 0, add.stdout[-6000:] + add.stderr
         _wait_nodes_ready(kubectl, count=6)
-        assert _etcd_members() == {"m1": False, "m2": False, "m3": False, "m4": False}
+        assert _etcd_members() == {"m1": False, "m2": False, "m3": False}
         for lb in ("m1", "m2", "m3", "m4"):
             assert f"server m4 {_ip('m4')}:6443" in _backends(lb), f"{lb}'s haproxy lacks m4"
         _serving_not_after(_ip("m4"), context)  # m4's apiserver serves a verifiable certificate
@@ -376,8 +377,13 @@ def _control_plane_in_and_out(kubectl: Path, vip: str, context: ssl.SSLContext) 
         assert "server m4 " not in _backends(lb), f"{lb}'s haproxy still lists m4"
     for path in ("/etc/kubernetes", "/etc/haproxy/haproxy.cfg", "/etc/airlock/etcd"):
         assert _exec("m4", "test", "-e", path, check=False).returncode == 1, f"m4 still has {path}"
-    assert _exec("m4", "find", "/var/lib/airlock-etcd", "-mindepth", "1").stdout.strip() == ""
+    left = _exec("m4", "find", "/var/lib/airlock-etcd", "-mindepth", "1", check=False).stdout
+    assert left.strip() == "", f"m4 keeps etcd data: {left[:200]}"
     assert api.failed == 0, api.failures
+    again = run_airlock("node", "remove", "-i", str(INVENTORY), "m4", "--yes", timeout=1200)
+    assert again.returncode == 0, again.stdout[-4000:]
+    changed = _changed_tasks(_newest_run("node-remove"))
+    assert changed == [], f"a second node remove changed: {changed}"
     _lab_up(3)  # m4's container goes, the inventory lists m1..m3 again
     _wait_nodes_ready(kubectl)
 
@@ -468,6 +474,10 @@ def _reset_cluster() -> None:
             )
         addresses = _exec(host, "ip", "-o", "addr").stdout
         assert f" {_ip('m1').rsplit('.', 1)[0]}.250/" not in addresses, f"{host} keeps the VIP"
+    again = run_airlock("reset", "-i", str(INVENTORY), "--yes", "--no-backup", timeout=1200)
+    assert again.returncode == 0, again.stdout[-4000:]
+    changed = _changed_tasks(_newest_run("reset"))
+    assert changed == [], f"a second reset changed: {changed}"
 
 
 def test_day2_operations_on_a_running_cluster(tmp_path: Path) -> None:
@@ -493,3 +503,6 @@ def test_day2_operations_on_a_running_cluster(tmp_path: Path) -> None:
         _replace_etcd_member(kubectl, vip, context)
         _remove_dead_worker(kubectl)
         _reset_cluster()
+        again = run_airlock("deploy", "-i", str(INVENTORY), timeout=3600)
+        assert again.returncode == 0, again.stdout[-6000:]
+        _wait_nodes_ready(kubectl)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from airlock.inventory.load import load_inventory
-from airlock.nodes import ETCD_PHASE_TAGS, add_plan
+from airlock.nodes import CONTROL_PLANE_TAGS, ETCD_PHASE_TAGS, add_plan
 from tests.inventory_factory import BASE, write_inventory
 
 
@@ -25,19 +25,19 @@ def test_a_worker_touches_itself_and_the_first_control_plane(tmp_path: Path) -> 
     plan, problems = add_plan(_inventory(tmp_path), ["w2"])
     assert problems == [] and plan is not None
     assert plan.limit == ["w2", "m1"]
-    assert plan.skip_tags == list(ETCD_PHASE_TAGS)
+    assert plan.skip_tags == sorted([*ETCD_PHASE_TAGS, *CONTROL_PLANE_TAGS, "bundle_server"])
 
 
 def test_a_control_plane_also_touches_the_load_balancers(tmp_path: Path) -> None:
     plan, _ = add_plan(_inventory(tmp_path, {"m4": "kube_control_plane,lb"}), ["m4"])
     assert plan is not None and plan.limit == ["m4", "m1", "m2", "m3"]
-    assert plan.skip_tags == list(ETCD_PHASE_TAGS)
+    assert plan.skip_tags == sorted([*ETCD_PHASE_TAGS, "bundle_server"])
 
 
 def test_an_etcd_member_runs_the_etcd_stage_on_the_whole_group(tmp_path: Path) -> None:
     plan, _ = add_plan(_inventory(tmp_path, {"m4": "kube_control_plane,etcd"}), ["m4"])
     assert plan is not None and plan.limit == ["m4", "m1", "m2", "m3"]
-    assert plan.skip_tags == []
+    assert plan.skip_tags == ["bundle_server"]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from airlock.errors import AirlockError
-from airlock.runner import RUN_DIR_LINE, facts_dir, summary_from_output
+from airlock.runner import RUN_DIR_LINE, facts_dir, failure_message, summary_from_output
 
 
 def test_summary_is_read_from_the_run_directory_the_output_names(tmp_path: Path) -> None:
@@ -32,3 +32,15 @@ def test_each_inventory_has_its_own_fact_cache(tmp_path: Path) -> None:
     lab_b = tmp_path / "b" / "inventory"
     assert facts_dir(lab_a) != facts_dir(lab_b)
     assert facts_dir(lab_a) == facts_dir(tmp_path / "a" / ".." / "a" / "inventory")
+
+
+def test_a_failed_loop_is_explained_by_its_first_failed_item() -> None:
+    res = {
+        "msg": "One or more items failed",
+        "failed": True,
+        "results": [
+            {"item": "m1", "failed": False, "msg": ""},
+            {"item": "m2", "failed": True, "msg": "refusing to remove: quorum needs 2"},
+        ],
+    }
+    assert failure_message(res) == "refusing to remove: quorum needs 2"
