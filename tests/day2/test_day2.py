@@ -349,8 +349,7 @@ def _control_plane_in_and_out(kubectl: Path, vip: str, context: ssl.SSLContext) 
         started = time.monotonic()
         add = run_airlock("node", "add", "-i", str(INVENTORY), "m4", timeout=2400)
         print(
-            "\n--- airlock node add m4 (control plane and lb): "
-            f"{time.monotonic() - started:.0f}s"
+            f"\n--- airlock node add m4 (control plane and lb): {time.monotonic() - started:.0f}s"
         )
         assert add.returncode == 0, add.stdout[-6000:] + add.stderr
         _wait_nodes_ready(kubectl, count=6)
