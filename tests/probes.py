@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import ssl
 import subprocess
@@ -10,6 +11,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +46,24 @@ class Probe:
         thread = threading.Thread(target=self.run, daemon=True)
         thread.start()
         return thread
+
+
+@contextlib.contextmanager
+def watching(url: str, every: float, context: ssl.SSLContext | None, label: str) -> Iterator[Probe]:
+    """Probe `url` while the block runs; then print how many answered and the first failures.
+
+    The caller asserts on the yielded Probe (`failed == 0`) after the block.
+    """
+    probe = Probe(url, every, context)
+    thread = probe.start()
+    try:
+        yield probe
+    finally:
+        probe.stop.set()
+        thread.join()
+        print(f"\n--- {label}: {probe.ok} probes answered, {probe.failed} failed")
+        for failure in probe.failures:
+            print(f"  {failure}")
 
 
 def api_context(kubeconfig: Path) -> ssl.SSLContext:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from airlock.cli.common import inventory_arg, print_problems, verbose_arg
+
+if TYPE_CHECKING:
+    from airlock.inventory.model import Problem
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,113 +87,94 @@ def register(sub: argparse._SubParsersAction) -> None:
     reset.set_defaults(handler=_reset)
 
 
+def _refused(problems: list[Problem], inventory: Path) -> int:
+    print_problems(problems, f"inventory {inventory}")
+    print("nothing was changed; fix the command or the inventory and run again", file=sys.stderr)
+    return 1
+
+
+def _unconfirmed(what: str) -> int:
+    print(f"airlock: error: {what}; add --yes to confirm", file=sys.stderr)
+    return 2
+
+
+def _run(args: argparse.Namespace, playbook: str, limit: list[str], **options: Any) -> int:
+    """Run playbooks/PLAYBOOK on the inventory with --limit LIMIT; the command's exit code."""
+    from airlock.paths import project_root
+    from airlock.runner import RunRequest, run_playbook
+
+    variables = options.pop("variables", None)
+    req = RunRequest(
+        project_root() / "playbooks" / playbook,
+        args.inventory,
+        limit=",".join(limit),
+        extra_vars=[json.dumps(variables)] if variables else [],
+        verbosity=args.verbose,
+        **options,
+    )
+    result = run_playbook(req)
+    return 0 if result.ok else (result.rc or 1)
+
+
 def _add(args: argparse.Namespace) -> int:
     from airlock import nodes
     from airlock.check import static_problems
-    from airlock.paths import project_root
-    from airlock.runner import RunRequest, run_playbook
 
     inv, problems = static_problems(args.inventory)
     plan = None
     if not problems:
         plan, problems = nodes.add_plan(inv, args.hosts)
     if problems or plan is None:
-        print_problems(problems, f"inventory {args.inventory}")
-        print("nothing was changed; fix the inventory and run again", file=sys.stderr)
-        return 1
+        return _refused(problems, args.inventory)
     others = [h for h in plan.limit if h not in plan.new]
     print(
         f"adding {', '.join(plan.new)}; also touched: {', '.join(others)} "
         f"(of {len(inv.hosts)} hosts in the inventory)"
     )
-    req = RunRequest(
-        project_root() / "playbooks" / "site.yml",
-        args.inventory,
-        limit=",".join(plan.limit),
-        skip_tags=",".join(plan.skip_tags),
-        verbosity=args.verbose,
-    )
-    result = run_playbook(req)
-    return 0 if result.ok else (result.rc or 1)
+    return _run(args, "site.yml", plan.limit, skip_tags=",".join(plan.skip_tags))
 
 
 def _remove(args: argparse.Namespace) -> int:
     from airlock import nodes
     from airlock.check import static_problems
-    from airlock.paths import project_root
-    from airlock.runner import RunRequest, run_playbook
 
     if not args.yes:
         what = "deletes their Nodes" if args.dead else "drains, deletes and wipes"
-        print(
-            f"airlock: error: node remove {what} {', '.join(args.hosts)}; add --yes to confirm",
-            file=sys.stderr,
-        )
-        return 2
+        return _unconfirmed(f"node remove {what} {', '.join(args.hosts)}")
     inv, problems = static_problems(args.inventory)
     plan = None
     if not problems:
         plan, problems = nodes.remove_plan(inv, args.hosts, args.dead)
     if problems or plan is None:
-        print_problems(problems, f"inventory {args.inventory}")
-        print(
-            "nothing was changed; fix the command or the inventory and run again", file=sys.stderr
-        )
-        return 1
+        return _refused(problems, args.inventory)
     print(
         f"removing {', '.join(plan.hosts)}{' (dead: not contacted)' if plan.dead else ''}; "
         f"hosts touched: {', '.join(plan.limit)}"
     )
     variables = {"airlock_remove_hosts": plan.hosts, "airlock_remove_dead": plan.dead}
-    req = RunRequest(
-        project_root() / "playbooks" / "node-remove.yml",
-        args.inventory,
-        limit=",".join(plan.limit),
-        extra_vars=[json.dumps(variables)],
-        verbosity=args.verbose,
-    )
-    result = run_playbook(req)
-    if result.ok:
+    rc = _run(args, "node-remove.yml", plan.limit, variables=variables)
+    if rc == 0:
         print(
             f"take {', '.join(plan.hosts)} out of {args.inventory} now, or the next deploy "
             "adds them again"
         )
-    return 0 if result.ok else (result.rc or 1)
+    return rc
 
 
 def _reset(args: argparse.Namespace) -> int:
     from airlock import nodes
     from airlock.check import static_problems
-    from airlock.paths import project_root
-    from airlock.runner import RunRequest, run_playbook
 
     hosts = [h.strip() for h in args.limit.split(",") if h.strip()]
     if not args.yes:
         what = ", ".join(hosts) if hosts else f"every host of {args.inventory}"
-        print(
-            f"airlock: error: reset wipes Kubernetes, etcd, containerd and airlock's files from "
-            f"{what}; add --yes to confirm",
-            file=sys.stderr,
+        return _unconfirmed(
+            f"reset wipes Kubernetes, etcd, containerd and airlock's files from {what}"
         )
-        return 2
     inv, problems = static_problems(args.inventory)
     if not problems and hosts:
         problems = nodes.reset_problems(inv, hosts)
     if problems:
-        print_problems(problems, f"inventory {args.inventory}")
-        print("nothing was changed; fix the command and run again", file=sys.stderr)
-        return 1
-    variables = {
-        "airlock_reset_cluster": not hosts,
-        "airlock_reset_backup": not args.no_backup,
-    }
-    req = RunRequest(
-        project_root() / "playbooks" / "reset.yml",
-        args.inventory,
-        limit=",".join(hosts),
-        extra_vars=[json.dumps(variables)],
-        verbosity=args.verbose,
-        whole_inventory=not hosts,
-    )
-    result = run_playbook(req)
-    return 0 if result.ok else (result.rc or 1)
+        return _refused(problems, args.inventory)
+    variables = {"airlock_reset_cluster": not hosts, "airlock_reset_backup": not args.no_backup}
+    return _run(args, "reset.yml", hosts, variables=variables, whole_inventory=not hosts)
