@@ -7,6 +7,11 @@ path. That is what `k8s.io/kubernetes` needs for its `k8s.io/*` staging modules 
 go.mod requires them at v0.0.0; the published tags are v0.MINOR.PATCH for Kubernetes
 v1.MINOR.PATCH), and what etcd needs for its api/client/server modules.
 
+A target with `in_module` is built the way its project builds it: inside a writable copy
+of its own module (`<cache>/gomod/<slug>-<version>/src`), so the module's go.mod, with its
+replaces and excludes, is the main module. Its `prepare` step (if any: Prometheus' web UI,
+airlock.lab.bundle.webui) runs once on that copy before the first build that needs it.
+
 Builds are static (CGO_ENABLED=0), niced, one package at a time (`-p 1`, GOMAXPROCS=1):
 the build machine is shared. Outputs are cached under `<cache>/bin/<arch>/<version>/`.
 """
@@ -19,6 +24,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +46,10 @@ class GoTarget:
     ldflags: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = field(default=())
+    # Build inside a copy of the module (package relative to it, e.g. "./cmd/prometheus").
+    in_module: bool = False
+    # Run once on that copy before building (src dir, cache dir); named for its marker file.
+    prepare: tuple[str, Callable[[Path, Path], None]] | None = None
 
 
 def kube_ldflags(version: str) -> tuple[str, ...]:
@@ -67,7 +77,10 @@ def build(target: GoTarget, arch: str, cache: Path, log: Path | None = None) -> 
     if out.is_file():
         return out
     moddir = cache / "gomod" / f"{target.slug}-{target.version}"
-    _prepare_module(moddir, target)
+    if target.in_module:
+        moddir = prepare_source(cache, target)
+    else:
+        _prepare_module(moddir, target)
     out.parent.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -76,6 +89,7 @@ def build(target: GoTarget, arch: str, cache: Path, log: Path | None = None) -> 
         "GOARCH": arch,
         "GOMAXPROCS": "1",
         "GOFLAGS": "-mod=mod",
+        "GOWORK": "off",
         "LC_ALL": "C",
         **dict(target.env),
     }
@@ -100,6 +114,45 @@ def build(target: GoTarget, arch: str, cache: Path, log: Path | None = None) -> 
     os.replace(f"{out}.tmp", out)
     _record(cache, target, arch, time.monotonic() - start)
     return out
+
+
+def module_dir(target: GoTarget, cache: Path) -> Path:
+    """The pristine (read-only) copy of `target`'s module in Go's module cache."""
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOWORK": "off", "LC_ALL": "C"}
+    cache.mkdir(parents=True, exist_ok=True)
+    info = json.loads(
+        _run(["go", "mod", "download", "-json", f"{target.module}@{target.version}"], cache, env)
+    )
+    return Path(info["Dir"])
+
+
+def source_dir(cache: Path, target: GoTarget) -> Path:
+    """Where an `in_module` target's writable module copy is."""
+    return cache / "gomod" / f"{target.slug}-{target.version}" / "src"
+
+
+def prepare_source(cache: Path, target: GoTarget) -> Path:
+    """The writable copy of `target`'s module, with its `prepare` step done; returns it."""
+    src = source_dir(cache, target)
+    ready = src.parent / ".ready"
+    if not ready.is_file():
+        shutil.rmtree(src.parent, ignore_errors=True)
+        src.parent.mkdir(parents=True)
+        # GOWORK=off: a module's go.work names development-only modules it does not ship.
+        env = {**os.environ, "GOFLAGS": "-mod=mod", "GOWORK": "off", "LC_ALL": "C"}
+        shutil.copytree(module_dir(target, cache), src)
+        for path in (src, *src.rglob("*")):
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | 0o200)
+        _run(["go", "mod", "download"], src, env)
+        ready.write_text("ok\n")
+    if target.prepare is not None:
+        name, step = target.prepare
+        marker = src.parent / f".prepared-{name}"
+        if not marker.is_file():
+            step(src, cache)
+            marker.write_text("ok\n")
+    return src
 
 
 def _prepare_module(moddir: Path, target: GoTarget) -> None:

@@ -48,7 +48,7 @@ from airlock.bundle.build.download import Cache, Request, fetch_all, sha256_file
 from airlock.bundle.pin import distros, ospackages
 from airlock.bundle.pin.aptroot import ResolvedDeb
 from airlock.errors import AirlockError, CommandError
-from airlock.lab.bundle import gobuild, oci
+from airlock.lab.bundle import gobuild, oci, webui
 from airlock.tarball import tar_writer
 
 
@@ -95,6 +95,26 @@ CNI_PLUGINS = {
     "loopback": "plugins/main/loopback",
     "portmap": "plugins/meta/portmap",
 }
+# The monitoring stack, from the Go modules the proxy serves (see docs/monitoring.md):
+# Prometheus 3.15.1 is module v0.315.1, the newest whose web UI builds from the npm
+# registry; Alertmanager v0.31.1, the newest whose module still carries its built UI.
+PROMETHEUS_MODULE_VERSION = "v0.315.1"
+PROMETHEUS_VERSION = "3.15.1"
+ALERTMANAGER_VERSION = "v0.31.1"
+NODE_EXPORTER_VERSION = "v1.12.1"
+BLACKBOX_EXPORTER_VERSION = "v0.28.0"
+KUBE_STATE_METRICS_VERSION = "v2.20.0"
+# The lab's Prometheus keeps the service discoveries airlock configures (static, file,
+# HTTP, DNS, Kubernetes) and drops the cloud ones: half the compile time on 2 cores.
+# Production installs upstream's release archive, which has them all.
+PROMETHEUS_TAGS = (
+    "netgo",
+    "builtinassets",
+    "remove_all_sd",
+    "enable_kubernetes_sd",
+    "enable_dns_sd",
+)
+MONITORING = ("monitoring",)
 NODE = ("kube_control_plane", "kube_node")
 CONTROL = ("kube_control_plane",)
 # What hosts install from the OS package repository (Debian 12 names).
@@ -145,6 +165,93 @@ def _containerd(name: str) -> gobuild.GoTarget:
             f"-X {module}/version.Package=github.com/containerd/containerd/v2",
         ),
         tags=("no_btrfs",),
+    )
+
+
+def _prom_ldflags(version: str) -> tuple[str, ...]:
+    """What promu stamps (github.com/prometheus/common/version), reproducibly."""
+    pkg = "github.com/prometheus/common/version"
+    return (
+        f"-X {pkg}.Version={version.lstrip('v')}",
+        f"-X {pkg}.Revision={version}",
+        f"-X {pkg}.Branch=HEAD",
+        f"-X {pkg}.BuildUser=airlock@lab",
+        f"-X {pkg}.BuildDate=19700101-00:00:00",
+    )
+
+
+def monitoring_targets() -> tuple[gobuild.GoTarget, ...]:
+    """The monitoring stack's programs, each built inside its own module, as upstream does."""
+    prom = "github.com/prometheus/prometheus"
+    am = "github.com/prometheus/alertmanager"
+    ksm = "k8s.io/kube-state-metrics/v2"
+    return (
+        gobuild.GoTarget(
+            "prometheus",
+            prom,
+            PROMETHEUS_MODULE_VERSION,
+            "./cmd/prometheus",
+            "prometheus",
+            _prom_ldflags(PROMETHEUS_VERSION),
+            tags=PROMETHEUS_TAGS,
+            in_module=True,
+            prepare=("web-ui", webui.build_prometheus_ui),
+        ),
+        gobuild.GoTarget(
+            "promtool",
+            prom,
+            PROMETHEUS_MODULE_VERSION,
+            "./cmd/promtool",
+            "prometheus",
+            _prom_ldflags(PROMETHEUS_VERSION),
+            tags=PROMETHEUS_TAGS[:1] + PROMETHEUS_TAGS[2:],
+            in_module=True,
+        ),
+        *(
+            gobuild.GoTarget(
+                name,
+                am,
+                ALERTMANAGER_VERSION,
+                f"./cmd/{name}",
+                "alertmanager",
+                _prom_ldflags(ALERTMANAGER_VERSION),
+                tags=("netgo",),
+                in_module=True,
+            )
+            for name in ("alertmanager", "amtool")
+        ),
+        gobuild.GoTarget(
+            "node_exporter",
+            "github.com/prometheus/node_exporter",
+            NODE_EXPORTER_VERSION,
+            ".",
+            "node_exporter",
+            _prom_ldflags(NODE_EXPORTER_VERSION),
+            tags=("netgo",),
+            in_module=True,
+        ),
+        gobuild.GoTarget(
+            "blackbox_exporter",
+            "github.com/prometheus/blackbox_exporter",
+            BLACKBOX_EXPORTER_VERSION,
+            ".",
+            "blackbox_exporter",
+            _prom_ldflags(BLACKBOX_EXPORTER_VERSION),
+            tags=("netgo",),
+            in_module=True,
+        ),
+        gobuild.GoTarget(
+            "kube-state-metrics",
+            ksm,
+            KUBE_STATE_METRICS_VERSION,
+            ".",
+            "kube-state-metrics",
+            (
+                *_prom_ldflags(KUBE_STATE_METRICS_VERSION),
+                f"-X {ksm}/pkg/app.ClientGoVersion=unknown",
+            ),
+            in_module=True,
+        ),
     )
 
 
@@ -244,6 +351,7 @@ def go_targets(rel: Release) -> tuple[gobuild.GoTarget, ...]:
             )
             for name, package in CNI_PLUGINS.items()
         ),
+        *monitoring_targets(),
     )
 
 
@@ -293,6 +401,12 @@ def images(rel: Release) -> tuple[LabImage, ...]:
             entrypoint=["/pause"],
         ),
         LabImage(
+            "kube-state-metrics",
+            f"registry.k8s.io/kube-state-metrics/kube-state-metrics:{KUBE_STATE_METRICS_VERSION}",
+            [("kube-state-metrics", "/kube-state-metrics")],
+            entrypoint=["/kube-state-metrics", "--port=8080", "--telemetry-port=8081"],
+        ),
+        LabImage(
             "flannel",
             f"ghcr.io/flannel-io/flannel:{FLANNEL_VERSION}",
             [("flanneld", "/opt/bin/flanneld"), ("flannel", "/opt/cni/bin/flannel")],
@@ -323,6 +437,61 @@ class LabArchive:
     filename: str  # upstream's file name, for the cache
     target: str  # as production's manifest has it ({arch}, {version})
     members: Sequence[tuple[str, str]]  # (built program, path in the archive)
+    roles: Sequence[str] = NODE
+    # Files of a program's Go module, as upstream's archive has them (0644):
+    # (program, path in its module, path in the archive).
+    files: Sequence[tuple[str, str, str]] = ()
+
+
+def _prometheus_style(
+    name: str, version: str, programs: Sequence[str], files: Sequence[str], roles: Sequence[str]
+) -> LabArchive:
+    """An archive laid out as promu's release tarballs: NAME-VERSION.linux-ARCH/..."""
+    plain = version.lstrip("v")
+    top = f"{name}-{plain}.linux-{{arch}}"
+    return LabArchive(
+        name,
+        plain,
+        f"{top}.tar.gz",
+        f"archives/{{arch}}/{name}-{{version}}.tar.gz",
+        [(p, f"{top}/{p}") for p in programs],
+        roles,
+        [(programs[0], f, f"{top}/{f.rsplit('/', 1)[-1]}") for f in files],
+    )
+
+
+def monitoring_archives() -> tuple[LabArchive, ...]:
+    """The monitoring stack, packed like its upstream release archives."""
+    return (
+        _prometheus_style(
+            "prometheus",
+            PROMETHEUS_VERSION,
+            ("prometheus", "promtool"),
+            ("LICENSE", "NOTICE", "documentation/examples/prometheus.yml"),
+            MONITORING,
+        ),
+        _prometheus_style(
+            "alertmanager",
+            ALERTMANAGER_VERSION,
+            ("alertmanager", "amtool"),
+            ("LICENSE", "NOTICE", "examples/ha/alertmanager.yml"),
+            MONITORING,
+        ),
+        _prometheus_style(
+            "node_exporter",
+            NODE_EXPORTER_VERSION,
+            ("node_exporter",),
+            ("LICENSE", "NOTICE"),
+            ("all",),
+        ),
+        _prometheus_style(
+            "blackbox_exporter",
+            BLACKBOX_EXPORTER_VERSION,
+            ("blackbox_exporter",),
+            ("LICENSE", "NOTICE", "blackbox.yml"),
+            MONITORING,
+        ),
+    )
 
 
 def archives(rel: Release) -> tuple[LabArchive, ...]:
@@ -349,6 +518,7 @@ def archives(rel: Release) -> tuple[LabArchive, ...]:
             "archives/{arch}/crictl-{version}.tar.gz",
             [("crictl", "crictl")],
         ),
+        *monitoring_archives(),
     )
 
 
@@ -571,17 +741,31 @@ def _pack_archives(
     for archive in archives(rel):
         if any(b not in binaries for b, _ in archive.members):
             continue
-        key = sha256_text("".join(sha256_file(binaries[b]) for b, _ in archive.members))[:16]
+        key = sha256_text(
+            "".join(sha256_file(binaries[b]) for b, _ in archive.members)
+            + repr((archive.members, archive.files))
+        )[:16]
         path = cache / "archives" / arch / key / archive.filename.format(arch=arch)
         if not path.is_file():
             _log(f"packing {path.name}")
-            write_tar_gz(path, [(binaries[b], dest) for b, dest in archive.members])
+            files = [(binaries[b], dest, 0o755) for b, dest in archive.members]
+            files += [
+                (_module_file(cache, program, src), dest, 0o644)
+                for program, src, dest in archive.files
+            ]
+            write_tar_gz(path, [(f, d.format(arch=arch), m) for f, d, m in files])
         out[archive.name] = (archive, path)
     return out
 
 
-def write_tar_gz(path: Path, files: Sequence[tuple[Path, str]]) -> None:
-    """A reproducible .tar.gz of executables (root-owned, 0755, fixed mtime)."""
+def _module_file(cache: Path, program: str, relpath: str) -> Path:
+    """A file of `program`'s Go module, from the module cache (downloaded if need be)."""
+    target = next(t for t in monitoring_targets() if t.name == program)
+    return gobuild.module_dir(target, cache) / relpath
+
+
+def write_tar_gz(path: Path, files: Sequence[tuple[Path, str, int]]) -> None:
+    """A reproducible .tar.gz (root-owned, fixed mtime) of (source, name, mode)."""
     with tar_writer(
         path,
         fmt=tarfile.GNU_FORMAT,
@@ -590,8 +774,8 @@ def write_tar_gz(path: Path, files: Sequence[tuple[Path, str]]) -> None:
         owner="root",
         part_suffix=".tmp",
     ) as tar:
-        for source, arcname in files:
-            tar.add_file(arcname, source, 0o755)
+        for source, arcname, mode in files:
+            tar.add_file(arcname, source, mode)
 
 
 def _manifest_doc(
@@ -642,7 +826,7 @@ def _manifest_doc(
             kind="archive",
             version=archive.version,
             target=archive.target,
-            roles=list(NODE),
+            roles=list(archive.roles),
         )
         for name, (archive, path) in sorted(packed.items())
     ]
