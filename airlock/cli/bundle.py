@@ -15,7 +15,7 @@ from airlock.arch import ARCHES, host_arch
 from airlock.errors import AirlockError
 
 if TYPE_CHECKING:
-    from airlock.bundle.manifest import Manifest
+    from airlock.bundle.manifest import Manifest, ResolvedArtifact
 
 PROFILES = ("production", "lab")
 
@@ -230,6 +230,7 @@ def build_command(args: argparse.Namespace) -> int:
         profile=args.profile,
         extra_members=extra,
         sign=signer(args.signing_key) if args.signing_key else None,
+        generated=[] if args.dry_run else _generated(cache_dir, arches),
     )
     if args.dry_run:
         builder.print_plan(builder.plan(opts), extra)
@@ -240,6 +241,30 @@ def build_command(args: argparse.Namespace) -> int:
         f"{result.fetched} fetched, {result.reused} from cache, {result.seconds:.1f} s"
     )
     return 0
+
+
+def _generated(cache_dir: Path, arches: list[str]) -> list[ResolvedArtifact]:
+    """What the build makes itself: the upstream alert rules, rendered from their mixins."""
+    from airlock.bundle.build import mixins
+    from airlock.bundle.build.download import sha256_file
+    from airlock.bundle.manifest import ResolvedArtifact
+
+    path = mixins.render_bundle_file(cache_dir / "mixins")
+    version = mixins.version_key()
+    return [
+        ResolvedArtifact(
+            name=mixins.ARTIFACT,
+            component=mixins.ARTIFACT,
+            kind="file",
+            version=version,
+            arch=arch,
+            url=path.resolve().as_uri(),
+            target=f"files/{mixins.ARTIFACT}-{version}.tar.gz",
+            sha256=sha256_file(path),
+            roles=("monitoring",),
+        )
+        for arch in arches
+    ]
 
 
 def _refuse_incomplete(manifest: Manifest) -> None:

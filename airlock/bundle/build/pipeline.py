@@ -39,6 +39,8 @@ class BuildOptions:
     sign: Callable[[bytes], bytes] | None = None
     progress: bool | None = None
     images: ImageOptions = field(default_factory=ImageOptions)
+    # Made at build time, not downloaded (the rendered alert rules): file:// URLs, sha256s.
+    generated: Sequence[ResolvedArtifact] = ()
 
 
 @dataclass
@@ -63,7 +65,7 @@ def plan(opts: BuildOptions) -> list[ResolvedArtifact]:
     out: list[ResolvedArtifact] = []
     for arch in opts.arches:
         out += opts.manifest.resolve(arch, opts.mirrors)
-    return out
+    return out + list(opts.generated)
 
 
 def print_plan(

@@ -327,6 +327,25 @@ def test_lab_runtime_matches_production_artifacts(tmp_path):
         assert member.mode == 0o755 and tar.extractfile(member).read() == b"containerd v2.2.1"
     with tarfile.open(archives["cni-plugins"][1]) as tar:
         assert sorted(tar.getnames()) == ["./bridge", "./host-local", "./loopback", "./portmap"]
+    # The monitoring stack: production's names, versions and targets (Prometheus is a slot
+    # there), laid out as promu's release archives, licence files from the module.
+    for name in ("alertmanager", "node_exporter", "blackbox_exporter"):
+        assert (ours[name].kind, ours[name].version, ours[name].target) == (
+            theirs[name].kind,
+            theirs[name].version,
+            theirs[name].target,
+        ), name
+    assert ours["prometheus"].target == "archives/amd64/prometheus-3.15.1.tar.gz"
+    assert ours["node_exporter"].roles == ("all",)
+    assert ours["prometheus"].roles == ("monitoring",)
+    with tarfile.open(archives["prometheus"][1]) as tar:
+        top = "prometheus-3.15.1.linux-amd64"
+        assert sorted(tar.getnames()) == [
+            f"{top}/{n}" for n in ("LICENSE", "NOTICE", "prometheus", "prometheus.yml", "promtool")
+        ]
+        assert tar.getmember(f"{top}/promtool").mode == 0o755
+        assert tar.getmember(f"{top}/LICENSE").mode == 0o644
+        assert b"Apache License" in tar.extractfile(f"{top}/LICENSE").read()
     # Packed again from the same programs: the same bytes (a rebuild changes nothing).
     first = archives["containerd"][1].read_bytes()
     archives["containerd"][1].unlink()
