@@ -138,13 +138,10 @@ def prepare_source(cache: Path, target: GoTarget) -> Path:
     if not ready.is_file():
         shutil.rmtree(src.parent, ignore_errors=True)
         src.parent.mkdir(parents=True)
-        # GOWORK=off: a module's go.work names development-only modules it does not ship.
-        env = {**os.environ, "GOFLAGS": "-mod=mod", "GOWORK": "off", "LC_ALL": "C"}
         shutil.copytree(module_dir(target, cache), src)
         for path in (src, *src.rglob("*")):
             if not path.is_symlink():
                 path.chmod(path.stat().st_mode | 0o200)
-        _run(["go", "mod", "download"], src, env)
         ready.write_text("ok\n")
     if target.prepare is not None:
         name, step = target.prepare

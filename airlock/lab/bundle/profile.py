@@ -180,6 +180,21 @@ def _prom_ldflags(version: str) -> tuple[str, ...]:
     )
 
 
+# kube-state-metrics' go.mod requires inet.af/netaddr (indirect), which the module proxy
+# here refuses (403); the same commit is served under its GitHub path.
+KSM_REPLACES = ("inet.af/netaddr=github.com/inetaf/netaddr@v0.0.0-20230525184311-b8eac61e914a",)
+
+
+def _ksm_replaces(src: Path, cache: Path) -> None:
+    for replace in KSM_REPLACES:
+        subprocess.run(
+            ["go", "mod", "edit", f"-replace={replace}"],
+            cwd=src,
+            check=True,
+            env={**os.environ, "GOWORK": "off"},
+        )
+
+
 def monitoring_targets() -> tuple[gobuild.GoTarget, ...]:
     """The monitoring stack's programs, each built inside its own module, as upstream does."""
     prom = "github.com/prometheus/prometheus"
@@ -251,6 +266,7 @@ def monitoring_targets() -> tuple[gobuild.GoTarget, ...]:
                 f"-X {ksm}/pkg/app.ClientGoVersion=unknown",
             ),
             in_module=True,
+            prepare=("replaces", _ksm_replaces),
         ),
     )
 
