@@ -230,7 +230,7 @@ def build_command(args: argparse.Namespace) -> int:
         profile=args.profile,
         extra_members=extra,
         sign=signer(args.signing_key) if args.signing_key else None,
-        generated=[] if args.dry_run else _generated(cache_dir, arches),
+        generated=[] if args.dry_run else _generated(manifest, cache_dir, arches),
     )
     if args.dry_run:
         builder.print_plan(builder.plan(opts), extra)
@@ -243,8 +243,11 @@ def build_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generated(cache_dir: Path, arches: list[str]) -> list[ResolvedArtifact]:
-    """What the build makes itself: the upstream alert rules, rendered from their mixins."""
+def _generated(manifest: Manifest, cache_dir: Path, arches: list[str]) -> list[ResolvedArtifact]:
+    """What the build makes itself: the upstream alert rules, rendered from their mixins,
+    when the bundle carries the monitoring stack (an artifact for group monitoring)."""
+    if not any("monitoring" in a.roles for a in manifest.artifacts):
+        return []
     from airlock.bundle.build import mixins
     from airlock.bundle.build.download import sha256_file
     from airlock.bundle.manifest import ResolvedArtifact

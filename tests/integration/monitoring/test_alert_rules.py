@@ -20,19 +20,11 @@ import pytest
 import yaml
 
 from airlock.bundle.build import mixins
-from airlock.lab.bundle import gobuild, profile
 from airlock.paths import state_dir
 
 ROOT = Path(__file__).resolve().parents[3]
 RULES = ROOT / "roles" / "monitoring" / "files" / "rules"
 TESTS = Path(__file__).resolve().parent / "rules"
-
-
-@pytest.fixture(scope="session")
-def promtool() -> Path:
-    target = next(t for t in profile.monitoring_targets() if t.name == "promtool")
-    gobuild.require_go()
-    return gobuild.build(target, "amd64", state_dir() / "cache" / "lab")
 
 
 def _alerts(path: Path) -> list[str]:
