@@ -43,6 +43,11 @@ options:
         description: Prefix of the installed names (C(airlock), C(upstream)).
         type: str
         required: true
+      files:
+        description: Only these file names of O(sources[].path); empty takes every C(*.yml).
+        type: list
+        elements: str
+        default: []
   dest:
     description: Directory Prometheus' C(rule_files) reads; created if missing.
     type: path
@@ -128,8 +133,9 @@ def _wanted(module: AnsibleModule) -> tuple[dict[str, str], int]:
         path = source["path"]
         if not os.path.isdir(path):
             module.fail_json(msg=f"prometheus_rules: {path} is not a directory")
+        only = set(source.get("files") or [])
         for name in sorted(os.listdir(path)):
-            if not name.endswith((".yml", ".yaml")):
+            if not name.endswith((".yml", ".yaml")) or (only and name not in only):
                 continue
             with open(os.path.join(path, name), encoding="utf-8") as handle:
                 text, count = cap_for(handle.read(), module.params["for_max"])
@@ -208,6 +214,7 @@ def build_module() -> AnsibleModule:
                 "options": {
                     "path": {"type": "path", "required": True},
                     "prefix": {"type": "str", "required": True},
+                    "files": {"type": "list", "elements": "str", "default": []},
                 },
             },
             "dest": {"type": "path", "required": True},

@@ -81,3 +81,10 @@ def test_durations():
     assert prometheus_rules.duration_seconds("'5m'") == 300
     with pytest.raises(ValueError):
         prometheus_rules.duration_seconds("5 m")
+
+
+def test_only_the_files_named(tmp_path, promtool, src):
+    (src / "b.yml").write_text(RULE)
+    params = _params(tmp_path, promtool)
+    params["sources"][0]["files"] = ["b.yml"]
+    assert run_module(prometheus_rules, params)["files"] == ["airlock-b.yml"]
