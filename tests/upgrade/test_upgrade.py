@@ -39,8 +39,9 @@ INVENTORY = ROOT / ".airlock" / "labs" / LAB / "inventory"
 KUBECONFIG = INVENTORY / ".credentials" / "kubernetes" / "admin.conf"
 NODEPORT = 30080
 TOOLBOX = "localhost/airlock-e2e/toolbox:1"
-# The second time this task starts, the first control plane is done and m2 is under way.
-KILL_TASK = "Drain the node (PodDisruptionBudgets respected)"
+# The second time this task starts (roles/kubernetes/tasks/drain.yml, named after the node),
+# the first control plane is done and m2 is under way.
+KILL_TASK = "Drain the node, PodDisruptionBudgets respected"
 
 
 def _kubectl(kubectl: Path, *args: str, stdin: str | None = None) -> str:
