@@ -235,25 +235,21 @@ def monitoring_targets() -> tuple[gobuild.GoTarget, ...]:
             )
             for name in ("alertmanager", "amtool")
         ),
-        gobuild.GoTarget(
-            "node_exporter",
-            "github.com/prometheus/node_exporter",
-            NODE_EXPORTER_VERSION,
-            ".",
-            "node_exporter",
-            _prom_ldflags(NODE_EXPORTER_VERSION),
-            tags=("netgo",),
-            in_module=True,
-        ),
-        gobuild.GoTarget(
-            "blackbox_exporter",
-            "github.com/prometheus/blackbox_exporter",
-            BLACKBOX_EXPORTER_VERSION,
-            ".",
-            "blackbox_exporter",
-            _prom_ldflags(BLACKBOX_EXPORTER_VERSION),
-            tags=("netgo",),
-            in_module=True,
+        *(
+            gobuild.GoTarget(
+                name,
+                f"github.com/prometheus/{name}",
+                version,
+                ".",
+                name,
+                _prom_ldflags(version),
+                tags=("netgo",),
+                in_module=True,
+            )
+            for name, version in (
+                ("node_exporter", NODE_EXPORTER_VERSION),
+                ("blackbox_exporter", BLACKBOX_EXPORTER_VERSION),
+            )
         ),
         gobuild.GoTarget(
             "kube-state-metrics",
