@@ -19,6 +19,10 @@ from typing import Any
 
 ANNOTATION_CONTAINERD_NAME = "io.containerd.image.name"
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
+# containerd's CRI plugin reports an image with this label as pinned, and the kubelet's
+# image garbage collection never removes a pinned image (containerd >= 1.7).
+PINNED_LABEL = "io.cri-containerd.pinned"
+PINNED_VALUE = "pinned"
 # Largest index.json we read (a real one is a few hundred bytes per image).
 _MAX_INDEX_BYTES = 4 * 1024 * 1024
 
@@ -171,6 +175,23 @@ def parse_image_list(output: str) -> dict[str, str]:
         if fields[2].startswith("sha256:"):
             images[fields[0]] = fields[2]
     return images
+
+
+def parse_pinned(output: str) -> set[str]:
+    """`ctr images list` table -> the references labelled pinned.
+
+    LABELS is the last column: `-`, or `key=value` pairs joined by commas (airlock's and
+    containerd's own labels hold no spaces or commas).
+    """
+    wanted = f"{PINNED_LABEL}={PINNED_VALUE}"
+    pinned = set()
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or fields[0] == "REF" or not fields[2].startswith("sha256:"):
+            continue
+        if wanted in fields[-1].split(","):
+            pinned.add(fields[0])
+    return pinned
 
 
 def plan(archives: list[Archive], present: dict[str, str]) -> list[PlanEntry]:

@@ -12,9 +12,12 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.airlock.cluster.plugins.module_utils.command import Command
 from ansible_collections.airlock.cluster.plugins.module_utils.containerd import (
+    PINNED_LABEL,
+    PINNED_VALUE,
     Archive,
     ArchiveError,
     parse_image_list,
+    parse_pinned,
     plan,
     read_archive,
 )
@@ -38,6 +41,13 @@ description:
     the ones read, and none of them can contain a space.
   - Images that Kubernetes should see must go to the namespace V(k8s.io) (the default),
     the one containerd's CRI plugin uses.
+  - With O(pin) (the default), every image of the archives carries the label
+    C(io.cri-containerd.pinned=pinned), added with C(ctr images label) where it is missing.
+    containerd's CRI plugin (1.7 and later) reports such an image as pinned, and the
+    kubelet's image garbage collection never removes a pinned image. In an air-gapped
+    cluster an image the kubelet removed cannot be pulled again. A node whose disk passed
+    the kubelet's C(imageGCHighThresholdPercent) would lose the bundle's images, and the
+    next kubeadm step or pod start on it would fail asking an unreachable registry.
 options:
   path:
     description:
@@ -71,6 +81,12 @@ options:
         Empty uses ctr's default (V(overlayfs)).
     type: str
     default: ""
+  pin:
+    description:
+      - Label the archives' images C(io.cri-containerd.pinned=pinned) so that the
+        kubelet's image garbage collection keeps them.
+    type: bool
+    default: true
   wait_timeout:
     description:
       - Seconds to wait for containerd to answer before giving up (it may just have been
@@ -111,6 +127,12 @@ imported:
   type: list
   elements: str
   sample: ["registry.k8s.io/pause:3.10.1"]
+pinned:
+  description: References labelled pinned by this run (that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ["registry.k8s.io/pause:3.10.1"]
 present:
   description: References that were already present with the archive's digest.
   returned: always
@@ -139,6 +161,7 @@ def build_module() -> AnsibleModule:
         "address": {"type": "path", "default": "/run/containerd/containerd.sock"},
         "platform": {"type": "str", "default": ""},
         "snapshotter": {"type": "str", "default": ""},
+        "pin": {"type": "bool", "default": True},
         "wait_timeout": {"type": "int", "default": 30},
     }
     return AnsibleModule(argument_spec=spec, supports_check_mode=True)
@@ -160,8 +183,8 @@ class Ctr:
         # ctr's global options (--connect-timeout) come first in args, before the command.
         return self.command.run(args)
 
-    def images(self) -> dict[str, str]:
-        """{reference: digest} of the namespace; fails the module if containerd is down."""
+    def images(self) -> str:
+        """`ctr images list` of the namespace; fails the module if containerd is down."""
         address = self.module.params["address"]
         deadline = time.monotonic() + max(self.module.params["wait_timeout"], 0)
         while True:
@@ -171,7 +194,7 @@ class Ctr:
                 # Without a connect timeout ctr waits 10 s per try on a dead socket.
                 rc, out, err = self.run("--connect-timeout", "2s", "images", "list")
                 if rc == 0:
-                    return parse_image_list(out)
+                    return out
                 reason = (err or out).strip()
             if time.monotonic() >= deadline:
                 break
@@ -201,10 +224,25 @@ class Ctr:
                 stderr=err,
             )
 
+    def pin(self, ref: str) -> None:
+        rc, out, err = self.run("images", "label", ref, f"{PINNED_LABEL}={PINNED_VALUE}")
+        if rc != 0:
+            self.module.fail_json(
+                msg=f"ctr images label {ref} {PINNED_LABEL}={PINNED_VALUE} failed: "
+                f"{(err or out).strip()}",
+                rc=rc,
+            )
 
-def describe(archives: list[Archive], images: dict[str, str]) -> str:
+
+def describe(archives: list[Archive], images: dict[str, str], pinned: set[str]) -> str:
     refs = sorted({i.ref for a in archives for i in a.images})
-    return "".join(f"{ref} {images.get(ref, '(absent)')}\n" for ref in refs)
+    return "".join(
+        f"{ref} {images.get(ref, '(absent)')}{' pinned' if ref in pinned else ''}\n" for ref in refs
+    )
+
+
+def archive_refs(archives: list[Archive]) -> list[str]:
+    return sorted({i.ref for a in archives for i in a.images})
 
 
 def run_module(module: AnsibleModule) -> dict[str, Any]:
@@ -216,7 +254,8 @@ def run_module(module: AnsibleModule) -> dict[str, Any]:
     except ArchiveError as exc:
         module.fail_json(msg=str(exc))
     ctr = Ctr(module)
-    before = ctr.images()
+    listing = ctr.images()
+    before, pinned_before = parse_image_list(listing), parse_pinned(listing)
     entries = plan(archives, before)
     imported = [ref for e in entries for ref in e.missing]
     present = [ref for e in entries for ref in e.present]
@@ -227,8 +266,10 @@ def run_module(module: AnsibleModule) -> dict[str, Any]:
         if not module.check_mode:
             ctr.import_archive(entry.archive.path)
         after.update({i.ref: i.digest for i in entry.archive.images})
+    pinned_after = set(pinned_before)
     if imported and not module.check_mode:
-        after = ctr.images()
+        listing = ctr.images()
+        after, pinned_after = parse_image_list(listing), parse_pinned(listing)
         wrong = [
             f"{i.ref} (has {after.get(i.ref, 'nothing')}, archive {i.digest})"
             for e in entries
@@ -242,12 +283,24 @@ def run_module(module: AnsibleModule) -> dict[str, Any]:
                 "in the archive?",
                 imported=imported,
             )
+    to_pin = [r for r in archive_refs(archives) if r not in pinned_after]
+    if module.params["pin"]:
+        for ref in to_pin:
+            if not module.check_mode:
+                ctr.pin(ref)
+            pinned_after.add(ref)
+    else:
+        to_pin = []
     return {
-        "changed": bool(imported),
+        "changed": bool(imported or to_pin),
         "imported": imported,
+        "pinned": to_pin,
         "present": present,
         "archives": [e.to_dict() for e in entries],
-        "diff": {"before": describe(archives, before), "after": describe(archives, after)},
+        "diff": {
+            "before": describe(archives, before, pinned_before),
+            "after": describe(archives, after, pinned_after),
+        },
     }
 
 

@@ -1,5 +1,5 @@
 """airlock.cluster.containerd_image against a real containerd (Debian's 1.6) on a private
-socket: import, no-op re-run, check mode, a containerd that is not there.
+socket: import, pinning, no-op re-run, check mode, a containerd that is not there.
 
 containerd runs as a child of the test with its own root, state and socket under a short
 temporary directory (a unix socket path must stay under 108 bytes), the CRI plugin
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -87,24 +88,55 @@ def listed(socket: Path) -> str:
     ).stdout
 
 
-def test_import_then_nothing_to_do(containerd, tmp_path):
+def labels(socket: Path, ref: str) -> str:
+    """The LABELS column of `ref` in ctr's image list ("" when absent)."""
+    for line in listed(socket).splitlines():
+        fields = line.split()
+        if fields[:1] == [ref]:
+            return fields[-1]
+    return ""
+
+
+def test_import_pins_then_nothing_to_do(containerd, tmp_path):
     ref = "registry.k8s.io/pause:3.10.1-airlock-it"
     path, digest = archive(tmp_path, ref, b"pause")
     params = {"path": [path], "address": str(containerd), "platform": "linux/amd64"}
     first = run(params)
-    assert first["changed"] and first["imported"] == [ref]
+    assert first["changed"] and first["imported"] == [ref] and first["pinned"] == [ref]
     assert any(
         line.split()[:1] == [ref] and digest in line for line in listed(containerd).splitlines()
     )
+    assert "io.cri-containerd.pinned=pinned" in labels(containerd, ref).split(",")
     second = run(params)
     assert not second["changed"] and second["present"] == [ref] and second["imported"] == []
+    assert second["pinned"] == []
+
+
+def test_an_image_present_but_not_pinned_gets_pinned(containerd, tmp_path):
+    """An image imported before pinning existed (or by hand) is labelled on the next run."""
+    ref = "registry.k8s.io/unpinned:v1"
+    path, _ = archive(tmp_path, ref, b"unpinned")
+    params = {"path": [path], "address": str(containerd)}
+    assert run({**params, "pin": False})["imported"] == [ref]
+    assert "io.cri-containerd.pinned" not in labels(containerd, ref)
+    checked = run(params, check_mode=True)
+    assert checked["changed"] and checked["imported"] == [] and checked["pinned"] == [ref]
+    assert "io.cri-containerd.pinned" not in labels(containerd, ref)
+    result = run(params)
+    assert result["changed"] and result["imported"] == [] and result["pinned"] == [ref]
+    assert "io.cri-containerd.pinned=pinned" in labels(containerd, ref).split(",")
 
 
 def test_check_mode_imports_nothing(containerd, tmp_path):
     ref = "registry.k8s.io/check-mode:v1"
     path, _ = archive(tmp_path, ref, b"check")
-    result = run({"path": [path], "address": str(containerd)}, check_mode=True)
-    assert result["changed"] and result["imported"] == [ref]
+    result = run(
+        {"path": [path], "address": str(containerd), "snapshotter": "overlayfs"}, check_mode=True
+    )
+    assert result["changed"] and result["imported"] == [ref] and result["pinned"] == [ref]
+    assert [a["action"] for a in result["archives"]] == ["import"]
+    assert f"{ref} (absent)" in result["diff"]["before"]
+    assert result["diff"]["after"].endswith(" pinned\n")
     assert ref not in listed(containerd)
 
 
@@ -120,6 +152,18 @@ def test_a_new_archive_under_the_same_tag_replaces_the_image(containerd, tmp_pat
     result = run({"path": [new], "address": str(containerd)})
     assert result["changed"] and result["imported"] == [ref]
     assert any(new_digest in line for line in listed(containerd).splitlines() if ref in line)
+    assert "io.cri-containerd.pinned=pinned" in labels(containerd, ref).split(",")
+
+
+def test_a_socket_nobody_listens_on_fails_clearly(tmp_path):
+    """containerd stopped, its socket file left behind: ctr is refused, the module says so."""
+    path, _ = archive(tmp_path, "registry.k8s.io/pause:refused", b"x")
+    sock_path = Path(tempfile.mkdtemp(prefix="ctrd-", dir="/tmp")) / "c.sock"
+    with socket.socket(socket.AF_UNIX) as dead:
+        dead.bind(str(sock_path))  # bound, never listening: connections are refused
+        with pytest.raises(ModuleFailed, match=r"containerd does not answer on .*is it running"):
+            run({"path": [path], "address": str(sock_path), "wait_timeout": 0})
+    shutil.rmtree(sock_path.parent)
 
 
 def test_containerd_not_running_fails_clearly(tmp_path):

@@ -1,19 +1,16 @@
-"""airlock.cluster.containerd_image: archive parsing, the import decision, the module.
+"""airlock.cluster.containerd_image's shared code: archive parsing, ctr's image list, the
+import decision.
 
 Archives are real ones, written by airlock.lab.bundle.oci (what the bundle ships). The module
-runs against a stand-in `ctr` (a small script keeping its image list in a JSON file), so
-these tests need no containerd; tests/integration/containerd runs it against a real one.
+itself runs against a real containerd in tests/integration/containerd.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import stat
-import sys
 import tarfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 from ansible_collections.airlock.cluster.plugins.module_utils.containerd import (
@@ -23,13 +20,12 @@ from ansible_collections.airlock.cluster.plugins.module_utils.containerd import 
     is_full_reference,
     parse_image_list,
     parse_index,
+    parse_pinned,
     plan,
     read_archive,
 )
-from ansible_collections.airlock.cluster.plugins.modules import containerd_image
 
 from airlock.lab.bundle import oci
-from tests.module_harness import ModuleFailed, run_module
 
 PAUSE = "registry.k8s.io/pause:3.10.1"
 PROXY = "registry.k8s.io/kube-proxy:v1.34.4"
@@ -209,6 +205,16 @@ def test_parse_image_list():
     assert parse_image_list("") == {}
 
 
+def test_parse_pinned_reads_the_labels_column():
+    listing = CTR_LIST + (
+        f"{PAUSE}-2 {MEDIA} {DIGEST_A} 306.2 KiB linux/amd64 "
+        "io.cri-containerd.image=managed,io.cri-containerd.pinned=pinned\n"
+        f"{PROXY}-2 {MEDIA} {DIGEST_B} 24.6 MiB linux/amd64 io.cri-containerd.pinned=no\n"
+    )
+    assert parse_pinned(listing) == {f"{PAUSE}-2"}
+    assert parse_pinned(CTR_LIST) == set()
+
+
 @pytest.mark.parametrize(
     ("present", "missing", "have"),
     [
@@ -232,171 +238,3 @@ def test_plan_an_archive_with_two_images_imports_if_one_is_missing():
     archive = Archive("two.tar", [ArchiveImage(PAUSE, DIGEST_A), ArchiveImage(PROXY, DIGEST_B)])
     [entry] = plan([archive], {PAUSE: DIGEST_A})
     assert entry.needs_import and entry.missing == [PROXY] and entry.present == [PAUSE]
-
-
-# --- the module, against a stand-in ctr ---------------------------------------------------
-FAKE_CTR = r'''#!{python}
-"""Stand-in for ctr: images list/import on a JSON state file; logs every call."""
-import json, os, sys, tarfile
-state = os.environ.get("FAKE_CTR_STATE") or {state!r}
-args = sys.argv[1:]
-with open(state + ".log", "a") as log:
-    log.write(json.dumps(args) + "\n")
-doc = json.load(open(state)) if os.path.exists(state) else {{"images": {{}}, "down": False}}
-if doc.get("down"):
-    sys.stderr.write('ctr: failed to dial "x": connection refused\n'); sys.exit(1)
-while args and args[0].startswith("--"):
-    args = args[2:]
-if args[:2] == ["images", "list"]:
-    print("REF TYPE DIGEST SIZE PLATFORMS LABELS")
-    for ref, digest in doc["images"].items():
-        print(f"{{ref}} application/vnd.oci.image.manifest.v1+json {{digest}} 1 KiB linux -")
-elif args[:2] == ["images", "import"]:
-    with tarfile.open(args[-1]) as tar:
-        index = json.load(tar.extractfile("index.json"))
-    for desc in index["manifests"]:
-        doc["images"][desc["annotations"]["io.containerd.image.name"]] = desc["digest"]
-    json.dump(doc, open(state, "w"))
-    print("unpacking ... done")
-else:
-    sys.exit(2)
-'''
-
-
-@pytest.fixture
-def fake_ctr(tmp_path):
-    state = tmp_path / "ctr-state.json"
-    ctr = tmp_path / "ctr"
-    ctr.write_text(FAKE_CTR.format(python=sys.executable, state=str(state)))
-    ctr.chmod(ctr.stat().st_mode | stat.S_IXUSR)
-    socket = tmp_path / "containerd.sock"
-    socket.touch()  # the module only checks that the socket path exists
-
-    class Fake:
-        path = ctr
-        address = socket
-
-        def images(self) -> dict[str, str]:
-            return json.loads(state.read_text())["images"] if state.exists() else {}
-
-        def set(self, images: dict[str, str], down: bool = False) -> None:
-            state.write_text(json.dumps({"images": images, "down": down}))
-
-        def calls(self) -> list[list[str]]:
-            log = Path(str(state) + ".log")
-            return (
-                [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-            )
-
-    return Fake()
-
-
-def run(params: dict[str, Any], check_mode: bool = False) -> dict[str, Any]:
-    return run_module(containerd_image, params, check_mode=check_mode)
-
-
-def test_module_imports_then_changes_nothing(tmp_path, fake_ctr):
-    pause, pause_digest = make_archive(tmp_path, PAUSE)
-    proxy, proxy_digest = make_archive(tmp_path, PROXY, b"proxy")
-    params = {
-        "path": [str(pause), str(proxy)],
-        "ctr": str(fake_ctr.path),
-        "address": str(fake_ctr.address),
-        "platform": "linux/amd64",
-        "snapshotter": "overlayfs",
-        "wait_timeout": 0,
-    }
-    first = run(params)
-    assert first["changed"] and first["imported"] == [PAUSE, PROXY] and first["present"] == []
-    assert fake_ctr.images() == {PAUSE: pause_digest, PROXY: proxy_digest}
-    imports = [c for c in fake_ctr.calls() if "import" in c]
-    assert imports[0][:4] == ["--address", str(fake_ctr.address), "--namespace", "k8s.io"]
-    assert imports[0][4:] == [
-        "images",
-        "import",
-        "--platform",
-        "linux/amd64",
-        "--snapshotter",
-        "overlayfs",
-        str(pause),
-    ]
-    second = run(params)
-    assert (
-        not second["changed"] and second["imported"] == [] and second["present"] == [PAUSE, PROXY]
-    )
-    assert len([c for c in fake_ctr.calls() if "import" in c]) == 2
-
-
-def test_module_check_mode_reports_and_imports_nothing(tmp_path, fake_ctr):
-    pause, digest = make_archive(tmp_path, PAUSE)
-    proxy, _ = make_archive(tmp_path, PROXY, b"proxy")
-    fake_ctr.set({PAUSE: digest})
-    result = run(
-        {
-            "path": [str(pause), str(proxy)],
-            "ctr": str(fake_ctr.path),
-            "address": str(fake_ctr.address),
-            "wait_timeout": 0,
-        },
-        check_mode=True,
-    )
-    assert result["changed"] and result["imported"] == [PROXY] and result["present"] == [PAUSE]
-    assert [a["action"] for a in result["archives"]] == ["none", "import"]
-    assert PROXY + " (absent)" in result["diff"]["before"]
-    assert not any("import" in c for c in fake_ctr.calls())
-    assert fake_ctr.images() == {PAUSE: digest}
-
-
-def test_module_reimports_when_the_tag_points_elsewhere(tmp_path, fake_ctr):
-    pause, digest = make_archive(tmp_path, PAUSE)
-    fake_ctr.set({PAUSE: DIGEST_B})
-    result = run(
-        {
-            "path": str(pause),
-            "ctr": str(fake_ctr.path),
-            "address": str(fake_ctr.address),
-            "wait_timeout": 0,
-        }
-    )
-    assert result["changed"] and result["imported"] == [PAUSE]
-    assert fake_ctr.images()[PAUSE] == digest
-
-
-def test_module_fails_clearly_when_containerd_is_down(tmp_path, fake_ctr):
-    pause, _ = make_archive(tmp_path, PAUSE)
-    fake_ctr.set({}, down=True)
-    with pytest.raises(ModuleFailed, match=r"containerd does not answer on .*is it running"):
-        run(
-            {
-                "path": [str(pause)],
-                "ctr": str(fake_ctr.path),
-                "address": str(fake_ctr.address),
-                "wait_timeout": 0,
-            }
-        )
-
-
-def test_module_fails_clearly_when_the_socket_is_absent(tmp_path, fake_ctr):
-    pause, _ = make_archive(tmp_path, PAUSE)
-    with pytest.raises(ModuleFailed, match=r"socket .* does not exist; is it running"):
-        run(
-            {
-                "path": [str(pause)],
-                "ctr": str(fake_ctr.path),
-                "address": str(tmp_path / "none.sock"),
-                "wait_timeout": 1,
-            }
-        )
-
-
-def test_module_names_a_missing_archive_before_calling_ctr(tmp_path, fake_ctr):
-    with pytest.raises(ModuleFailed, match=r"absent.oci.tar: no such file"):
-        run(
-            {
-                "path": [str(tmp_path / "absent.oci.tar")],
-                "ctr": str(fake_ctr.path),
-                "address": str(fake_ctr.address),
-                "wait_timeout": 0,
-            }
-        )
-    assert fake_ctr.calls() == []
