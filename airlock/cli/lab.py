@@ -35,6 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a network with no route out (proves an install is offline)",
     )
     up.add_argument(
+        "--monitoring",
+        default="",
+        metavar="HOSTS",
+        help="lab hosts (comma-separated, e.g. w1,w2) that run the monitoring stack "
+        "(Prometheus, Alertmanager); default none",
+    )
+    up.add_argument(
         "--kube-version",
         default=None,
         metavar="VERSION",
@@ -79,6 +86,7 @@ def _lab_up(args: argparse.Namespace) -> int:
         internal=args.internal,
         inventory_dir=args.inventory,
         kube_version=args.kube_version,
+        monitoring=tuple(h for h in args.monitoring.split(",") if h),
     )
     changed = Lab(spec).up()
     for line in changed:

@@ -31,7 +31,7 @@ def inventory_data(spec: LabSpec) -> dict[str, Any]:
         "bundle_host": {"hosts": {first: None}},
         "registry": {"hosts": {}},
         "ceph": {"hosts": {}},
-        "monitoring": {"hosts": {}},
+        "monitoring": {"hosts": {h: None for h in spec.monitoring}},
     }
     hosts = {h.name: {"ansible_host": h.ip, "ip": h.ip} for h in spec.hosts}
     return {"all": {"hosts": hosts, "children": groups}}

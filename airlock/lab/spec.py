@@ -35,6 +35,7 @@ class LabSpec:
     internal: bool = False
     inventory_dir: Path | None = None
     kube_version: str | None = None  # a release of the lab profile; None: its default
+    monitoring: tuple[str, ...] = ()  # lab hosts of the `monitoring` group
     hosts: list[LabHost] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -53,6 +54,13 @@ class LabSpec:
             LabHost(f"w{i}", "worker", str(base + WORKER_OFFSET + i))
             for i in range(1, self.workers + 1)
         ]
+        names = [h.name for h in self.hosts]
+        for host in self.monitoring:
+            if host not in names:
+                raise AirlockError(
+                    f"--monitoring {','.join(self.monitoring)}: {host} is not a host of this "
+                    f"lab ({', '.join(names)}); give some of them, e.g. --monitoring w1,w2"
+                )
         if self.inventory_dir is None:
             self.inventory_dir = (
                 project_root() / "inventories" / "lab"

@@ -1,4 +1,5 @@
-"""The lab's inventory: an odd etcd membership whatever the number of masters."""
+"""The lab's inventory: an odd etcd membership whatever the number of masters, and the
+monitoring hosts `lab up --monitoring` names."""
 
 from __future__ import annotations
 
@@ -14,3 +15,23 @@ def test_etcd_gets_an_odd_number_of_the_masters(masters: int, etcd: int) -> None
     assert list(groups["etcd"]["hosts"]) == [f"m{i}" for i in range(1, etcd + 1)]
     assert list(groups["kube_control_plane"]["hosts"]) == [f"m{i}" for i in range(1, masters + 1)]
     assert list(groups["lb"]["hosts"]) == list(groups["kube_control_plane"]["hosts"])
+
+
+def test_monitoring_hosts_go_to_the_monitoring_group() -> None:
+    groups = inventory_data(LabSpec(name="t", workers=2, monitoring=("w1", "w2")))["all"][
+        "children"
+    ]
+    assert list(groups["monitoring"]["hosts"]) == ["w1", "w2"]
+    assert groups["monitoring"]["hosts"]["w1"] is None  # membership only, no host vars
+    assert inventory_data(LabSpec(name="t"))["all"]["children"]["monitoring"] == {"hosts": {}}
+
+
+def test_an_unknown_monitoring_host_is_refused_in_one_line(tmp_path) -> None:
+    from airlock.errors import AirlockError
+
+    with pytest.raises(AirlockError) as err:
+        LabSpec(name="t", workers=1, monitoring=("w1", "w2"), inventory_dir=tmp_path)
+    assert str(err.value) == (
+        "--monitoring w1,w2: w2 is not a host of this lab (m1, m2, m3, w1); give some of "
+        "them, e.g. --monitoring w1,w2"
+    )
