@@ -22,7 +22,18 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from airlock.cli import backup, bundle, certs, check, deploy, lab, node, upgrade, version
+from airlock.cli import (
+    backup,
+    bundle,
+    certs,
+    check,
+    deploy,
+    lab,
+    monitoring,
+    node,
+    upgrade,
+    version,
+)
 from airlock.errors import AirlockError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -46,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     certs.register(sub)
     backup.register(sub)
     node.register(sub)
+    monitoring.register(sub)
     lab.register(sub)
     bundle.register(sub)
     version.register(sub)

@@ -29,6 +29,7 @@ LAYERS = {
     "airlock.upgrade": 1,  # reads a bundle, renders a plan: errors only
     "airlock.certs": 0,  # turns run events into the certificate table: no airlock imports
     "airlock.nodes": 4,  # which hosts a node change touches: reads the inventory model
+    "airlock.monitoring": 4,  # where the monitoring stack answers: reads the inventory
     "airlock.bundle.build": 4,
     "airlock.bundle.pin": 4,
     "airlock.bundle.manifest": 3,
