@@ -5,8 +5,8 @@ Prints numbers; never passes or fails on them.
 
     .venv/bin/python benchmarks/monitoring_stack.py -i inventories/lab [--seconds 60]
 
-Per host, from systemd (podman exec, no SSH): MemoryCurrent and the CPU time used during
---seconds of each unit of the stack (prometheus, alertmanager, blackbox_exporter,
+Per host (podman exec, no SSH): the resident memory and the CPU time used during
+--seconds of each unit's main process (prometheus, alertmanager, blackbox_exporter,
 node_exporter); kube-state-metrics' container from crictl on the node it runs on. CPU is
 in millicores averaged over the window. The build time is the sum of the stack's Go
 programs' first builds as .airlock/cache/lab/build-times.json recorded them (Prometheus'
@@ -55,23 +55,22 @@ def podman(lab: str, host: str, *argv: str) -> str:
 
 
 def unit_sample(lab: str, host: str) -> dict[str, tuple[int, int]]:
-    """{unit: (memory bytes, CPU ns so far)} for the stack's units active on `host`."""
-    out = podman(
-        lab,
-        host,
-        "systemctl",
-        "show",
-        "--property=Id,ActiveState,MemoryCurrent,CPUUsageNSec",
-        *(f"{u}.service" for u in UNITS),
+    """{unit: (resident bytes, CPU ns so far)} of the stack's units running on `host`.
+
+    Read from /proc of each unit's main process: systemd inside the lab's containers has no
+    memory accounting (MemoryCurrent is "[not set]").
+    """
+    script = (
+        "for u in " + " ".join(UNITS) + "; do "
+        "pid=$(systemctl show -p MainPID --value $u.service 2>/dev/null); "
+        '[ -n "$pid" ] && [ "$pid" != 0 ] || continue; '
+        "echo \"$u $(awk '/VmRSS/ {print $2}' /proc/$pid/status) "
+        "$(awk '{print $14 + $15}' /proc/$pid/stat)\"; done"
     )
     found: dict[str, tuple[int, int]] = {}
-    for block in out.strip().split("\n\n"):
-        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        if props.get("ActiveState") == "active":
-            found[props["Id"].removesuffix(".service")] = (
-                int(props["MemoryCurrent"]),
-                int(props["CPUUsageNSec"]),
-            )
+    for line in podman(lab, host, "sh", "-c", script).splitlines():
+        unit, rss_kib, ticks = line.split()
+        found[unit] = (int(rss_kib) * 1024, int(ticks) * 10_000_000)  # USER_HZ = 100
     return found
 
 
