@@ -80,6 +80,17 @@ def test_all_five_nodes_are_ready(cluster: Cluster) -> None:
     assert runtimes == {"containerd://2.2.1"}
 
 
+def test_every_bundle_image_is_pinned_on_every_node(cluster: Cluster) -> None:
+    """The kubelet's image garbage collection never removes a pinned image: on an air-gapped
+    node a removed bundle image (an upgrade's target CoreDNS, say) cannot come back."""
+    for host in ("m1", "m2", "m3", "w1", "w2"):
+        images = json.loads(_on(host, "crictl", "images", "--output", "json"))["images"]
+        bundle = [i for i in images if not any(t.startswith("localhost/") for t in i["repoTags"])]
+        assert bundle, f"{host}: no images"
+        unpinned = [i["repoTags"] for i in bundle if not i.get("pinned")]
+        assert unpinned == [], f"{host}: bundle images the kubelet may remove: {unpinned}"
+
+
 def test_every_system_pod_runs(cluster: Cluster) -> None:
     for namespace in ("kube-system", "kube-flannel"):
         pods = cluster.json("-n", namespace, "get", "pods")["items"]

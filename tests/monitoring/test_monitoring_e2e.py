@@ -118,7 +118,14 @@ def _wait(what: str, probe: Callable[[], Any], timeout: float = 300, every: floa
         if last:
             return last
         time.sleep(every)
-    raise AssertionError(f"{what}: not seen within {timeout:.0f}s (last: {last!r})")
+    got = [
+        (a["labels"].get("alertname"), a["labels"].get("instance"), a["status"])
+        for note in _notifications()
+        for a in note.get("alerts", [])
+    ]
+    raise AssertionError(
+        f"{what}: not seen within {timeout:.0f}s (last: {last!r}); the receiver got: {got}"
+    )
 
 
 @dataclass
@@ -320,10 +327,11 @@ def test_an_etcd_member_down_reaches_the_receiver_and_resolves(stack: Stack) -> 
         )
     finally:
         _exec("m3", "systemctl", "start", "airlock-etcd")
+    # A warning's resolution goes out at its group's next flush: group_interval is 5 minutes.
     _wait(
         "EtcdMemberDown for m3 resolved at the receiver",
         lambda: _notified("EtcdMemberDown", "resolved", instance="m3"),
-        timeout=300,
+        timeout=480,
     )
     firing = _notified("EtcdMemberDown", "firing", instance="m3")
     # Two Prometheus, one Alertmanager cluster: one notification, not one per Prometheus.
