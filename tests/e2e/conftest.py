@@ -114,7 +114,8 @@ def _toolbox_archive(work: Path) -> Path:
 
 
 def _load_toolbox(archive: Path, lab: str = LAB, hosts: tuple[str, ...] = WORKERS) -> None:
-    """Put the test image into the hosts' containerd (through podman, not the network)."""
+    """Put the test image into the hosts' containerd (through podman, not the network),
+    pinned."""
     for worker in hosts:
         container = f"airlock-{lab}-{worker}"
         env = dict(os.environ, CONTAINERS_CONF=str(ROOT / ".airlock" / "containers.conf"))
@@ -134,6 +135,25 @@ def _load_toolbox(archive: Path, lab: str = LAB, hosts: tuple[str, ...] = WORKER
                 "images",
                 "import",
                 "/root/toolbox.oci.tar",
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+        # Pinned like the bundle's images: under disk pressure the kubelet would otherwise
+        # delete it and the test's pods could not start again (ErrImageNeverPull, seen).
+        subprocess.run(
+            [
+                "podman",
+                "exec",
+                container,
+                "ctr",
+                "-n",
+                "k8s.io",
+                "images",
+                "label",
+                TOOLBOX,
+                "io.cri-containerd.pinned=pinned",
             ],
             check=True,
             capture_output=True,
