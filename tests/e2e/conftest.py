@@ -124,41 +124,14 @@ def _load_toolbox(archive: Path, lab: str = LAB, hosts: tuple[str, ...] = WORKER
             check=True,
             env=env,
         )
-        subprocess.run(
-            [
-                "podman",
-                "exec",
-                container,
-                "ctr",
-                "-n",
-                "k8s.io",
-                "images",
-                "import",
-                "/root/toolbox.oci.tar",
-            ],
-            check=True,
-            capture_output=True,
-            env=env,
-        )
+        ctr = ["podman", "exec", container, "ctr", "-n", "k8s.io", "images"]
         # Pinned like the bundle's images: under disk pressure the kubelet would otherwise
         # delete it and the test's pods could not start again (ErrImageNeverPull, seen).
-        subprocess.run(
-            [
-                "podman",
-                "exec",
-                container,
-                "ctr",
-                "-n",
-                "k8s.io",
-                "images",
-                "label",
-                TOOLBOX,
-                "io.cri-containerd.pinned=pinned",
-            ],
-            check=True,
-            capture_output=True,
-            env=env,
-        )
+        for action in (
+            ["import", "/root/toolbox.oci.tar"],
+            ["label", TOOLBOX, "io.cri-containerd.pinned=pinned"],
+        ):
+            subprocess.run([*ctr, *action], check=True, capture_output=True, env=env)
 
 
 @pytest.fixture(scope="session")
