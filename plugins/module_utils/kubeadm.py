@@ -174,6 +174,12 @@ def cluster_configuration(params: dict[str, Any]) -> dict[str, Any]:
         "service_subnet",
     )
     sans = sorted({str(s) for s in params.get("cert_sans") or []})
+    api_server: dict[str, Any] = {"certSANs": sans} if sans else {}
+    if params.get("serving_cert_dir"):
+        # The kubelets serve certificates of the cluster CA (airlock installs them): the
+        # apiserver verifies them for logs, exec and port-forward.
+        ca_file = f"{params.get('certificates_dir', '/etc/kubernetes/pki')}/ca.crt"
+        api_server["extraArgs"] = [{"name": "kubelet-certificate-authority", "value": ca_file}]
     return {
         "apiVersion": KUBEADM_API,
         "kind": "ClusterConfiguration",
@@ -182,7 +188,9 @@ def cluster_configuration(params: dict[str, Any]) -> dict[str, Any]:
         "controlPlaneEndpoint": params["control_plane_endpoint"],
         "imageRepository": params.get("image_repository", "registry.k8s.io"),
         "certificatesDir": params.get("certificates_dir", "/etc/kubernetes/pki"),
-        "apiServer": {"certSANs": sans} if sans else {},
+        "apiServer": api_server,
+        "controllerManager": _component(params, "kube-controller-manager"),
+        "scheduler": _component(params, "kube-scheduler"),
         "etcd": {
             "external": {
                 "endpoints": list(params["etcd_endpoints"]),
@@ -197,6 +205,35 @@ def cluster_configuration(params: dict[str, Any]) -> dict[str, Any]:
             "dnsDomain": params.get("dns_domain", "cluster.local"),
         },
     }
+
+
+def _component(params: dict[str, Any], name: str) -> dict[str, Any]:
+    """controllerManager or scheduler: the address it binds and, with serving_cert_dir,
+    the serving certificate it presents (serving_cert_dir/NAME/tls.crt and tls.key)
+    instead of one it makes in memory, so that a client can verify it.
+
+    The directory is mounted read-only, not the two files: a file replaced by a rename
+    (a renewal) stays the old one inside a file mount, and both components reload their
+    serving certificate when its files change.
+    """
+    args = [{"name": "bind-address", "value": params.get("metrics_bind_address") or "127.0.0.1"}]
+    section: dict[str, Any] = {"extraArgs": args}
+    if params.get("serving_cert_dir"):
+        directory = f"{params['serving_cert_dir']}/{name}"
+        args += [
+            {"name": "tls-cert-file", "value": f"{directory}/tls.crt"},
+            {"name": "tls-private-key-file", "value": f"{directory}/tls.key"},
+        ]
+        section["extraVolumes"] = [
+            {
+                "name": "airlock-serving-cert",
+                "hostPath": directory,
+                "mountPath": directory,
+                "readOnly": True,
+                "pathType": "Directory",
+            }
+        ]
+    return section
 
 
 def kubelet_configuration(params: dict[str, Any]) -> dict[str, Any]:
@@ -225,6 +262,9 @@ def kube_proxy_configuration(params: dict[str, Any]) -> dict[str, Any]:
         "kind": "KubeProxyConfiguration",
         "mode": mode,
         "clusterCIDR": params.get("pod_subnet", ""),
+        # /metrics is plain HTTP (kube-proxy has no TLS there): 127.0.0.1 unless a
+        # monitoring host scrapes it.
+        "metricsBindAddress": f"{params.get('metrics_bind_address') or '127.0.0.1'}:10249",
     }
     if params.get("conntrack_max_per_core") is not None:
         # 0 leaves nf_conntrack_max alone (it is read-only inside a container's netns).

@@ -131,6 +131,26 @@ options:
       - kube-proxy's C(conntrack.maxPerCore). V(0) leaves C(nf_conntrack_max) alone
         (needed where it is read-only, e.g. inside containers). Unset, kube-proxy's default.
     type: int
+  serving_cert_dir:
+    description:
+      - Directory on the control planes with the serving certificates of the
+        controller-manager and the scheduler, signed by the cluster CA
+        (C(kube-controller-manager/tls.crt) and C(tls.key), the same for
+        C(kube-scheduler)). Set, each presents its own (the directory mounted read-only
+        into its pod; a renewed file is reloaded) instead of a self-signed one made in
+        memory, and the apiserver verifies the kubelets' serving certificates with the
+        cluster CA (C(--kubelet-certificate-authority)), so every kubelet must serve one
+        of the cluster CA (roles/kubernetes installs both kinds).
+      - Unset, kubeadm's defaults (nothing a client can verify).
+    type: path
+  metrics_bind_address:
+    description:
+      - Address the controller-manager and the scheduler bind (HTTPS; /metrics needs an
+        authenticated, authorised client) and kube-proxy's metrics listener binds (port
+        10249, plain HTTP, as kube-proxy has no TLS there). V(0.0.0.0) lets a monitoring
+        host scrape them.
+    type: str
+    default: 127.0.0.1
   cgroup_driver:
     description: The kubelet's cgroup driver; it must match containerd's.
     type: str
@@ -234,6 +254,8 @@ def build_module() -> AnsibleModule:
                 "default": "iptables",
             },
             "conntrack_max_per_core": {"type": "int"},
+            "serving_cert_dir": {"type": "path"},
+            "metrics_bind_address": {"type": "str", "default": "127.0.0.1"},
             "cgroup_driver": {
                 "type": "str",
                 "choices": ["systemd", "cgroupfs"],

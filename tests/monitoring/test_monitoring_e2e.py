@@ -68,6 +68,12 @@ JOBS = {
     "blackbox": 1,
     "apiserver": 3,
     "kube-state-metrics": 2,
+    "kubelet": 5,
+    "cadvisor": 5,
+    "kube-controller-manager": 3,
+    "kube-scheduler": 3,
+    "kube-proxy": 5,
+    "coredns": 2,
 }
 
 RECEIVER = r"""
@@ -315,6 +321,47 @@ def test_kube_state_metrics_reports_the_five_nodes_ready(stack: Stack) -> None:
         'kube_node_status_condition{job="kube-state-metrics",condition="Ready",status="true"} == 1'
     )
     assert sorted(r["metric"]["node"] for r in result) == ["m1", "m2", "m3", "w1", "w2"]
+
+
+def test_prometheus_reads_component_metrics_verified_and_nothing_else(stack: Stack) -> None:
+    """From a monitoring host, with Prometheus' own files: every component's certificate
+    verifies against the cluster CA by IP, /metrics answers, and the same identity is
+    refused the kubelet's pod API (nodes/proxy), exec and Secrets."""
+    tls = "/etc/prometheus/tls"
+    curl = [
+        "curl",
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--cacert",
+        f"{tls}/kubernetes-ca.crt",
+    ]
+    curl += ["--cert", f"{tls}/kubernetes-client.crt", "--key", f"{tls}/kubernetes-client.key"]
+    m2, w2 = stack.ips["m2"], stack.ips["w2"]
+    expected = {
+        f"https://{w2}:10250/metrics": "200",
+        f"https://{w2}:10250/metrics/cadvisor": "200",
+        f"https://{m2}:10257/metrics": "200",
+        f"https://{m2}:10259/metrics": "200",
+        f"https://{w2}:10250/pods": "403",
+        f"https://{m2}:6443/api/v1/namespaces/kube-system/secrets": "403",
+    }
+    codes = {url: _exec("w1", *curl, url, check=False) for url in expected}
+    assert codes == expected
+
+
+def test_the_apiserver_verifies_the_kubelets_for_logs(stack: Stack) -> None:
+    """kube-apiserver runs with --kubelet-certificate-authority: `kubectl logs` reaches the
+    kubelet only because the kubelet's serving certificate is one of the cluster CA."""
+    kubectl = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "-n", "kube-system"]
+    manifest = _exec("m1", "cat", "/etc/kubernetes/manifests/kube-apiserver.yaml")
+    assert "--kubelet-certificate-authority=/etc/kubernetes/pki/ca.crt" in manifest
+    pods = _exec("m1", *kubectl, "get", "pods", "-l", "k8s-app=kube-dns", "-o", "name").split()
+    assert pods
+    for pod in pods:
+        assert "CoreDNS" in _exec("m1", *kubectl, "logs", pod)
 
 
 def test_an_etcd_member_down_reaches_the_receiver_and_resolves(stack: Stack) -> None:

@@ -109,6 +109,43 @@ def test_init_documents_carry_the_cluster_settings() -> None:
     assert proxy["mode"] == "iptables"
 
 
+def _args(section: dict) -> dict[str, str]:
+    return {arg["name"]: arg["value"] for arg in section.get("extraArgs", [])}
+
+
+def test_components_stay_on_localhost_with_their_own_certificates_by_default() -> None:
+    _, cluster, _, proxy = init_documents(PARAMS)
+    for component in ("controllerManager", "scheduler"):
+        assert _args(cluster[component]) == {"bind-address": "127.0.0.1"}
+        assert "extraVolumes" not in cluster[component]
+    assert "extraArgs" not in cluster["apiServer"]
+    assert proxy["metricsBindAddress"] == "127.0.0.1:10249"
+
+
+def test_serving_certificates_are_mounted_read_only_and_kubelets_verified() -> None:
+    params = {**PARAMS, "serving_cert_dir": "/etc/kubernetes/serving"}
+    params["metrics_bind_address"] = "0.0.0.0"
+    _, cluster, _, proxy = init_documents(params)
+    for component, name in (
+        ("controllerManager", "kube-controller-manager"),
+        ("scheduler", "kube-scheduler"),
+    ):
+        directory = f"/etc/kubernetes/serving/{name}"
+        assert _args(cluster[component]) == {
+            "bind-address": "0.0.0.0",
+            "tls-cert-file": f"{directory}/tls.crt",
+            "tls-private-key-file": f"{directory}/tls.key",
+        }
+        # The directory, not the files: a renewed file (a rename) reaches the pod.
+        (volume,) = cluster[component]["extraVolumes"]
+        assert (volume["hostPath"], volume["mountPath"]) == (directory, directory)
+        assert (volume["readOnly"], volume["pathType"]) == (True, "Directory")
+    assert _args(cluster["apiServer"]) == {
+        "kubelet-certificate-authority": "/etc/kubernetes/pki/ca.crt"
+    }
+    assert proxy["metricsBindAddress"] == "0.0.0.0:10249"
+
+
 @pytest.mark.parametrize(
     ("params", "present"),
     [
