@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import ipaddress
+import re
 import secrets
 import shutil
 import socket
@@ -35,6 +36,11 @@ REGISTRY = shutil.which("docker-registry") or shutil.which("registry")
 SKOPEO = shutil.which("skopeo")
 READY_DEADLINE = 20.0
 USER = "puller"
+# What turns TLS verification (or TLS itself) off in containerd's, crictl's and registries'
+# settings: `skip_verify`, `insecure_skip_verify`, `--insecure`, `plain-http` / `plain_http`.
+# Nothing airlock writes may say it (tests/unit/test_tls_verified.py, and the rendered files
+# in tests/integration/containerd/test_registry_tls.py).
+UNVERIFIED = re.compile(r"skip_verify|insecure|plain[-_]http", re.IGNORECASE)
 
 
 @dataclass
