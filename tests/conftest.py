@@ -91,6 +91,19 @@ def lab_hosts(name: str, *up_args: str, timeout: float = 900, keep: bool = False
                 raise AssertionError(f"airlock lab down --name {name} failed:\n{down.stderr}")
 
 
+def lab_program(name: str) -> Path:
+    """The lab bundle's program `name` (containerd, crictl, promtool, ...) for this machine,
+    built from its Go module by the lab profile into the lab cache on first use (later runs
+    reuse it); without Go, an error that says how to install it."""
+    from airlock.arch import host_arch
+    from airlock.lab.bundle import gobuild, profile
+    from airlock.paths import state_dir
+
+    target = next(t for t in profile.go_targets(profile.release(None)) if t.name == name)
+    gobuild.require_go()
+    return gobuild.build(target, host_arch(), state_dir() / "cache" / "lab")
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT

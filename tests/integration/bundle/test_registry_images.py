@@ -1,36 +1,24 @@
 """Registry images pinned by digest, fetched by the builder from a real registry on loopback.
 
 Debian's `docker-registry` (distribution 2.8) serves HTTPS on 127.0.0.1 with a certificate
-from a CA made here. Two small images built with airlock/lab/bundle/oci.py (amd64, arm64) are
-pushed with skopeo, and a multi-arch OCI index over both is PUT through the registry API,
-as registry.k8s.io serves its images. The builder then fetches by the index digest, per
-architecture, into OCI archives named for containerd; a wrong digest is refused and named.
+from a CA made here (tests/registry.py). Two small images built with airlock/lab/bundle/oci.py
+(amd64, arm64) are pushed with skopeo, and a multi-arch OCI index over both is PUT through
+the registry API, as registry.k8s.io serves its images. The builder then fetches by the index
+digest, per architecture, into OCI archives named for containerd; a wrong digest is refused
+and named.
 """
 
 from __future__ import annotations
 
-import datetime
 import hashlib
-import ipaddress
 import json
-import shutil
-import socket
-import ssl
-import subprocess
 import tarfile
-import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from airlock.bundle.build.download import Cache, DownloadError
 from airlock.bundle.build.images import ImageOptions
@@ -38,114 +26,16 @@ from airlock.bundle.build.pipeline import BuildOptions, build
 from airlock.bundle.build.verify import require_valid
 from airlock.bundle.manifest import load_manifest
 from airlock.lab.bundle import oci
+from tests.registry import Registry, push, serve
 
-REGISTRY = shutil.which("docker-registry") or shutil.which("registry")
-SKOPEO = shutil.which("skopeo")
-READY_DEADLINE = 20.0
 INDEX = "application/vnd.oci.image.index.v1+json"
 NAME = "registry.k8s.io/pause:3.10.1"  # what containerd must import it as
 
 
-@dataclass
-class Registry:
-    host: str  # 127.0.0.1:PORT
-    certs: Path  # a skopeo --cert-dir: ca.crt
-    context: ssl.SSLContext
-
-
-def _require_tools() -> None:
-    missing = [n for n, p in (("docker-registry", REGISTRY), ("skopeo", SKOPEO)) if not p]
-    if missing:
-        pytest.fail(
-            f"{', '.join(missing)} not installed: apt-get install docker-registry skopeo "
-            "(scripts/bootstrap installs them)"
-        )
-
-
-def _ca_and_cert(directory: Path) -> None:
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "airlock test registry CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    (directory / "certs").mkdir()
-    (directory / "certs" / "ca.crt").write_bytes(ca.public_bytes(pem))
-    (directory / "server.crt").write_bytes(cert.public_bytes(pem))
-    (directory / "server.key").write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    _require_tools()
-    base = tmp_path_factory.mktemp("registry")
-    _ca_and_cert(base)
-    host = f"127.0.0.1:{_free_port()}"
-    config = {
-        "version": 0.1,
-        "log": {"level": "error"},
-        "storage": {"filesystem": {"rootdirectory": str(base / "data")}},
-        "http": {
-            "addr": host,
-            "tls": {"certificate": str(base / "server.crt"), "key": str(base / "server.key")},
-        },
-    }
-    (base / "config.yml").write_text(yaml.safe_dump(config))
-    log = (base / "registry.log").open("wb")
-    proc = subprocess.Popen(
-        [str(REGISTRY), "serve", str(base / "config.yml")], stdout=log, stderr=log
-    )
-    context = ssl.create_default_context(cafile=str(base / "certs" / "ca.crt"))
-    deadline = time.monotonic() + READY_DEADLINE
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"https://{host}/v2/", context=context, timeout=2):
-                    break
-            except (urllib.error.URLError, OSError):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"docker-registry did not serve https://{host}/v2/ within "
-                        f"{READY_DEADLINE:.0f}s: {(base / 'registry.log').read_text()[-2000:]}"
-                    )
-                time.sleep(0.1)
-        yield Registry(host, base / "certs", context)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+    with serve(tmp_path_factory.mktemp("registry")) as served:
+        yield served
 
 
 def _push_multiarch(registry: Registry, tmp_path: Path, repo: str) -> tuple[str, dict[str, str]]:
@@ -160,17 +50,7 @@ def _push_multiarch(registry: Registry, tmp_path: Path, repo: str) -> tuple[str,
             oci.ImageSpec(f"{repo}:{arch}", arch, [[oci.ImageFile(payload, "/hello", 0o644)]]),
             archive,
         )
-        digest_file = tmp_path / f"{arch}.digest"
-        subprocess.run(
-            [
-                str(SKOPEO), "copy", "--quiet", "--dest-cert-dir", str(registry.certs),
-                "--digestfile", str(digest_file),
-                f"oci-archive:{archive}", f"docker://{registry.host}/{repo}:{arch}",
-            ],
-            check=True,
-            capture_output=True,
-        )  # fmt: skip
-        digest = digest_file.read_text().strip()
+        digest = push(registry, archive, f"{repo}:{arch}")
         raw = _get(registry, f"/v2/{repo}/manifests/{digest}")
         per_arch[arch] = digest
         descriptors.append(

@@ -2,18 +2,15 @@
 socket: import, pinning, no-op re-run, check mode, a containerd that is not there.
 
 containerd runs as a child of the test with its own root, state and socket under a short
-temporary directory (a unix socket path must stay under 108 bytes), the CRI plugin
-disabled; readiness is a poll with a deadline; it is stopped after.
+temporary directory (daemon.py), the CRI plugin disabled.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,11 +19,11 @@ import pytest
 from ansible_collections.airlock.cluster.plugins.modules import containerd_image
 
 from airlock.lab.bundle import oci
+from tests.integration.containerd.daemon import running, short_dir
 from tests.module_harness import ModuleFailed, run_module
 
 CONTAINERD = shutil.which("containerd")
 CTR = shutil.which("ctr")
-READY_DEADLINE = 30.0
 
 
 def run(params: dict[str, Any], check_mode: bool = False) -> dict[str, Any]:
@@ -37,38 +34,16 @@ def run(params: dict[str, Any], check_mode: bool = False) -> dict[str, Any]:
 def containerd() -> Iterator[Path]:
     if not (CONTAINERD and CTR):
         pytest.fail("containerd is missing: run scripts/bootstrap (tests never skip silently)")
-    if os.geteuid() != 0:
-        pytest.fail("containerd needs root to mount snapshots")
-    base = Path(tempfile.mkdtemp(prefix="ctrd-", dir="/tmp"))
-    socket = base / "c.sock"
-    config = base / "config.toml"
-    config.write_text(
-        "version = 2\n"
-        f'root = "{base / "root"}"\nstate = "{base / "state"}"\n'
-        f'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n[grpc]\n  address = "{socket}"\n'
-    )
-    log = (base / "containerd.log").open("w")
-    proc = subprocess.Popen([CONTAINERD, "--config", str(config)], stdout=log, stderr=log)
-    deadline = time.monotonic() + READY_DEADLINE
-    while time.monotonic() < deadline:
-        ok = subprocess.run(
-            [CTR, "--address", str(socket), "version"], capture_output=True, check=False
+    with short_dir() as base:
+        socket = base / "c.sock"
+        config = base / "config.toml"
+        config.write_text(
+            "version = 2\n"
+            'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+            f'[grpc]\n  address = "{socket}"\n'
         )
-        if ok.returncode == 0:
-            break
-        if proc.poll() is not None:
-            pytest.fail(f"containerd exited: {(base / 'containerd.log').read_text()[-2000:]}")
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("containerd did not answer within 30 s")
-    yield socket
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
-    # Snapshots are mounted only while containers run; none ran, so removal is safe.
-    subprocess.run(["umount", "-R", str(base / "state")], capture_output=True, check=False)
-    shutil.rmtree(base, ignore_errors=True)
+        with running(CONTAINERD, config, base, [CTR, "--address", socket, "version"]):
+            yield socket
 
 
 def archive(tmp_path: Path, ref: str, content: bytes) -> tuple[str, str]:

@@ -6,12 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from airlock.lab.bundle import gobuild, profile
-from airlock.paths import state_dir
+from tests.conftest import lab_program
 
 
 @pytest.fixture(scope="session")
 def promtool() -> Path:
-    target = next(t for t in profile.monitoring_targets() if t.name == "promtool")
-    gobuild.require_go()
-    return gobuild.build(target, "amd64", state_dir() / "cache" / "lab")
+    return lab_program("promtool")
