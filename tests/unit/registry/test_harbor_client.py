@@ -16,7 +16,7 @@ from ansible_collections.airlock.cluster.plugins.module_utils.harbor import (
     Permission,
 )
 
-from .harbor_standin import ADMIN_PASSWORD, HarborStandIn, serve
+from .harbor_standin import ADMIN_PASSWORD, HarborStandIn, Reply, serve
 
 
 def client(harbor, **overrides) -> Harbor:
@@ -196,3 +196,18 @@ def test_robot_secret_refresh_returns_the_new_secret_once(harbor):
     assert new != old
     assert harbor.standin.robot_login("robot$nodes", new)
     assert not harbor.standin.robot_login("robot$nodes", old)
+
+
+def test_a_redirect_is_not_followed_with_the_password(harbor, monkeypatch):
+    """Harbor's API does not redirect; following one would hand the credentials on."""
+    elsewhere = "https://127.0.0.1:9/api/v2.0/users/current"
+    monkeypatch.setattr(
+        HarborStandIn,
+        "op_getCurrentUserInfo",
+        lambda self, **_: Reply(302, headers={"Location": elsewhere}),
+    )
+    with pytest.raises(HarborError) as failed:
+        client(harbor).current_user()
+    assert "answered 302" in one_line(failed)
+    assert [r.path for r in harbor.standin.requests] == ["/users/current"]
+    harbor.standin.violations.clear()  # 302 is no answer the API file declares
