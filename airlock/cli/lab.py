@@ -42,6 +42,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(Prometheus, Alertmanager); default none",
     )
     up.add_argument(
+        "--registry",
+        default="",
+        metavar="HOSTS",
+        help="lab hosts (comma-separated, e.g. m1) that run the TLS registry (Debian's "
+        "docker-registry; Harbor cannot run in the lab); default none",
+    )
+    up.add_argument(
         "--kube-version",
         default=None,
         metavar="VERSION",
@@ -87,6 +94,7 @@ def _lab_up(args: argparse.Namespace) -> int:
         inventory_dir=args.inventory,
         kube_version=args.kube_version,
         monitoring=tuple(h for h in args.monitoring.split(",") if h),
+        registry=tuple(h for h in args.registry.split(",") if h),
     )
     changed = Lab(spec).up()
     for line in changed:

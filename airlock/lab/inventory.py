@@ -29,7 +29,7 @@ def inventory_data(spec: LabSpec) -> dict[str, Any]:
         "kube_node": {"hosts": workers},
         "lb": {"hosts": masters},
         "bundle_host": {"hosts": {first: None}},
-        "registry": {"hosts": {}},
+        "registry": {"hosts": {h: None for h in spec.registry}},
         "ceph": {"hosts": {}},
         "monitoring": {"hosts": {h: None for h in spec.monitoring}},
     }
@@ -54,6 +54,9 @@ def group_vars(spec: LabSpec, key: Path, known_hosts: Path) -> dict[str, Any]:
         # The sandbox running the lab lacks CAP_SYS_RESOURCE: runc cannot lower a pod's
         # oom_score_adj below containerd's own, so containerd must not ask it to.
         "containerd_restrict_oom_score_adj": True,
+        # Harbor cannot run in the lab (docs/registry.md): the registry hosts, if any, run
+        # Debian's docker-registry from the bundle.
+        "registry_impl": "distribution",
         # nf_conntrack_max is read-only inside a container's network namespace: leave
         # it to the machine instead of letting kube-proxy fail to raise it.
         "kubernetes_proxy_conntrack_max_per_core": 0,

@@ -36,6 +36,7 @@ class LabSpec:
     inventory_dir: Path | None = None
     kube_version: str | None = None  # a release of the lab profile; None: its default
     monitoring: tuple[str, ...] = ()  # lab hosts of the `monitoring` group
+    registry: tuple[str, ...] = ()  # lab hosts of the `registry` group
     hosts: list[LabHost] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -55,12 +56,16 @@ class LabSpec:
             for i in range(1, self.workers + 1)
         ]
         names = [h.name for h in self.hosts]
-        for host in self.monitoring:
-            if host not in names:
-                raise AirlockError(
-                    f"--monitoring {','.join(self.monitoring)}: {host} is not a host of this "
-                    f"lab ({', '.join(names)}); give some of them, e.g. --monitoring w1,w2"
-                )
+        for flag, chosen, example in (
+            ("--monitoring", self.monitoring, "w1,w2"),
+            ("--registry", self.registry, "m1"),
+        ):
+            for host in chosen:
+                if host not in names:
+                    raise AirlockError(
+                        f"{flag} {','.join(chosen)}: {host} is not a host of this lab "
+                        f"({', '.join(names)}); give some of them, e.g. {flag} {example}"
+                    )
         if self.inventory_dir is None:
             self.inventory_dir = (
                 project_root() / "inventories" / "lab"

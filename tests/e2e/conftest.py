@@ -1,4 +1,5 @@
-"""The end-to-end cluster: an --internal 3+2 lab, the lab bundle, `airlock deploy`.
+"""The end-to-end cluster: an --internal 3+2 lab (the registry on m3), the lab bundle,
+`airlock deploy`.
 
 Everything a user would run, in order: build (or reuse) the lab bundle, start the lab
 with no route out, `airlock check`, `airlock deploy`. The cluster stays up for the
@@ -149,7 +150,7 @@ def bundle_tools(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 @pytest.fixture(scope="session")
 def cluster(bundle_tools: dict[str, Path]) -> Iterator[Cluster]:
-    up = ("--internal", "--masters", "3", "--workers", "2", "--subnet", SUBNET)
+    up = ("--internal", "--masters", "3", "--workers", "2", "--registry", "m3", "--subnet", SUBNET)
     keep = os.environ.get("AIRLOCK_E2E_KEEP") == "1"
     with lab_hosts(LAB, *up, timeout=1800, keep=keep):
         run_airlock("check", "-i", str(INVENTORY), check=True, timeout=600)

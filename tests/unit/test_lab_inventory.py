@@ -1,5 +1,5 @@
 """The lab's inventory: an odd etcd membership whatever the number of masters, and the
-monitoring hosts `lab up --monitoring` names."""
+monitoring and registry hosts `lab up --monitoring` and `--registry` name."""
 
 from __future__ import annotations
 
@@ -34,4 +34,28 @@ def test_an_unknown_monitoring_host_is_refused_in_one_line(tmp_path) -> None:
     assert str(err.value) == (
         "--monitoring w1,w2: w2 is not a host of this lab (m1, m2, m3, w1); give some of "
         "them, e.g. --monitoring w1,w2"
+    )
+
+
+def test_registry_hosts_go_to_the_registry_group_with_distribution() -> None:
+    from pathlib import Path
+
+    from airlock.lab.inventory import group_vars
+
+    spec = LabSpec(name="t", masters=1, workers=1, registry=("m1",))
+    groups = inventory_data(spec)["all"]["children"]
+    assert groups["registry"] == {"hosts": {"m1": None}}
+    assert inventory_data(LabSpec(name="t"))["all"]["children"]["registry"] == {"hosts": {}}
+    # Harbor cannot run in the lab: the lab's registry hosts run Debian's docker-registry.
+    assert group_vars(spec, Path("k"), Path("kh"))["registry_impl"] == "distribution"
+
+
+def test_an_unknown_registry_host_is_refused_in_one_line(tmp_path) -> None:
+    from airlock.errors import AirlockError
+
+    with pytest.raises(AirlockError) as err:
+        LabSpec(name="t", workers=1, registry=("r1",), inventory_dir=tmp_path)
+    assert str(err.value) == (
+        "--registry r1: r1 is not a host of this lab (m1, m2, m3, w1); give some of them, "
+        "e.g. --registry m1"
     )

@@ -131,6 +131,7 @@ HOST_PACKAGES = (
     "nginx-light",
     "ca-certificates",
     "curl",
+    "docker-registry",
 )
 # Userland the kube-proxy and flannel images need besides their own binary.
 NET_IMAGE_PACKAGES = ("iptables", "conntrack")
