@@ -256,3 +256,51 @@ def test_a_brought_certificate_needs_its_key(tmp_path: Path, cluster_ca: Authori
     assert code != 0
     [message] = failures["m1"]
     assert "set registry_tls_cert_file and registry_tls_key_file together" in message
+
+
+def test_an_issued_certificate_due_for_renewal_is_issued_again(
+    tmp_path: Path, cluster_ca: Authority
+) -> None:
+    hosts = {"m1": {"ip": "127.0.0.1"}}
+    code, failures, _ = run_stage(tmp_path, hosts)
+    assert code == 0 and not failures, failures
+    crt = tmp_path / "credentials" / "registry" / "m1.crt"
+    key = tmp_path / "credentials" / "registry" / "m1.key"
+    first = x509.load_pem_x509_certificate(crt.read_bytes())
+    # The same certificate as if issued long ago: 20 days left, inside the 30-day window.
+    own = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    soon = NOW + datetime.timedelta(days=20)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(first.subject)
+        .issuer_name(first.issuer)
+        .public_key(own.public_key())  # type: ignore[arg-type]
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - datetime.timedelta(days=800))
+        .not_valid_after(soon)
+    )
+    for ext in first.extensions:
+        builder = builder.add_extension(ext.value, ext.critical)
+    crt.write_bytes(_pem(builder.sign(cluster_ca.key, hashes.SHA256())))
+
+    # 10 days of warning: not due yet, kept as it is.
+    code, failures, stats = run_stage(tmp_path, hosts, registry_cert_renew_days=10)
+    assert code == 0 and stats["m1"]["changed"] == 0, (failures, stats)
+    assert x509.load_pem_x509_certificate(crt.read_bytes()).not_valid_after_utc < soon + (
+        datetime.timedelta(seconds=1)
+    )
+
+    # The default 30 days: issued again, same key, same names, a full validity.
+    code, failures, stats = run_stage(tmp_path, hosts)
+    assert code == 0 and not failures and stats["m1"]["changed"] > 0, (failures, stats)
+    renewed = x509.load_pem_x509_certificate(crt.read_bytes())
+    assert renewed.not_valid_after_utc > NOW + datetime.timedelta(days=800)
+    assert renewed.public_key() == first.public_key()
+    san = x509.SubjectAlternativeName
+    assert (
+        renewed.extensions.get_extension_for_class(san).value
+        == first.extensions.get_extension_for_class(san).value
+    )
+    # And then it is not due any more: a third run changes nothing.
+    code, _, stats = run_stage(tmp_path, hosts)
+    assert code == 0 and stats["m1"]["changed"] == 0, stats
