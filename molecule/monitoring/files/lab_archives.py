@@ -18,8 +18,14 @@ from airlock.paths import state_dir
 def main() -> int:
     cache = state_dir() / "cache" / "lab"
     gobuild.require_go()
-    wanted = {"prometheus", "promtool", "alertmanager", "amtool", "node_exporter",
-              "blackbox_exporter"}
+    wanted = {
+        "prometheus",
+        "promtool",
+        "alertmanager",
+        "amtool",
+        "node_exporter",
+        "blackbox_exporter",
+    }
     binaries = {
         t.name: gobuild.build(t, "amd64", cache)
         for t in profile.monitoring_targets()

@@ -1,6 +1,6 @@
 """The registry stage's preflight and certificate checks on this machine (hosts with a local
-connection): an implementation that cannot be installed, a missing CA, and every way a
-brought certificate can be wrong stop before anything is installed, each host in one line
+connection): a missing CA and every way a brought certificate can be wrong stop before
+anything is installed (Harbor's own checks: test_harbor.py), each host in one line
 that names the file and the fix; an issued certificate names every name clients use and is
 issued once."""
 
@@ -149,16 +149,6 @@ def cluster_ca(tmp_path: Path) -> Authority:
     ca.key_file.rename(directory / "ca.key")
     ca.crt, ca.key_file = directory / "ca.crt", directory / "ca.key"
     return ca
-
-
-def test_harbor_is_refused_before_anything_changes(tmp_path: Path, cluster_ca: Authority) -> None:
-    code, failures, stats = run_stage(tmp_path, {"m1": {"ip": "127.0.0.1"}}, registry_impl="harbor")
-    assert code != 0
-    [message] = failures["m1"]
-    assert message.startswith("registry: registry_impl is harbor, which this version")
-    assert "set registry_impl: distribution" in message and "\n" not in message
-    assert stats["m1"]["changed"] == 0
-    assert not (tmp_path / "credentials" / "registry").exists()
 
 
 def test_a_missing_cluster_ca_says_to_run_the_pki_stage(tmp_path: Path) -> None:
