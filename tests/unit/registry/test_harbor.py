@@ -293,7 +293,7 @@ def test_preflight_refuses_harbor_without_the_bundles_artifacts(
 ) -> None:
     code, failures, stats = run_stage(
         tmp_path, {"m1": {"ip": "127.0.0.1"}}, registry_impl="harbor",
-        registry_pull_secret_namespaces=[], airlock_artifacts_dir=str(tmp_path / "artifacts"),
+        airlock_artifacts_dir=str(tmp_path / "artifacts"),
         registry_names=[HOSTNAME],
         **settings,
     )  # fmt: skip
@@ -304,17 +304,3 @@ def test_preflight_refuses_harbor_without_the_bundles_artifacts(
     assert "registry_impl: distribution" in message and "\n" not in message
     assert stats["m1"]["changed"] == 0
     assert not (tmp_path / "credentials" / "registry").exists()
-
-
-def test_preflight_refuses_harbor_with_a_pull_secret_it_cannot_fill(
-    tmp_path: Path, cluster_ca: Authority
-) -> None:
-    code, failures, _ = run_stage(
-        tmp_path, {"m1": {"ip": "127.0.0.1"}}, registry_impl="harbor", registry_names=[HOSTNAME]
-    )
-    assert code != 0
-    [message] = failures["m1"]
-    assert message.startswith(
-        "registry: with registry_impl harbor set registry_pull_secret_namespaces: []"
-    )
-    assert "m1.robot-nodes.secret" in message and "\n" not in message
