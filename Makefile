@@ -46,7 +46,9 @@ unit: bootstrap
 	pytest
 
 # Builds (or reuses) the lab bundle, starts an --internal 3+2 lab, deploys, asserts the
-# cluster works and a re-deploy changes nothing, then stops m1 and checks the API again.
+# cluster works and a re-deploy changes nothing, then stops m1 and checks the API again;
+# the registry on m3: trusted by every node, 401 without credentials, pods pulling a pushed
+# image with the pull secret, x509 once a node loses the CA until the next deploy.
 e2e: bootstrap
 	@start=$$(date +%s); \
 	pytest tests/e2e -v -s -p no:cacheprovider; \
@@ -87,9 +89,6 @@ molecule: bootstrap
 	  echo "== molecule scenario $$s passed in $$(( $$(date +%s) - start ))s"; \
 	done
 
-# Self-contained benchmarks (each makes and removes its own lab). Two need preparation:
-# vip_failover.py a converged `molecule converge -s loadbalancer`; bundle_bench.py Go and,
-# the first time, about an hour of compiling.
 # The monitoring stack on a fresh --internal 3+2 lab (monitoring on w1, w2): every target
 # up on both Prometheus, etcd member-down and a 5-day certificate to a webhook receiver and
 # resolved, the VIP moving in the metrics, screenshots of the UI by headless Chromium
@@ -100,5 +99,8 @@ e2e-monitoring:
 	pytest tests/monitoring -v -s -p no:cacheprovider; \
 	echo "make e2e-monitoring: passed in $$(( $$(date +%s) - start ))s"
 
+# Self-contained benchmarks (each makes and removes its own lab). Two need preparation:
+# vip_failover.py a converged `molecule converge -s loadbalancer`; bundle_bench.py Go and,
+# the first time, about an hour of compiling.
 bench: bootstrap
 	@for b in benchmarks/lab_and_check.py benchmarks/etcd_converge.py; do echo "== $$b"; python $$b; done
