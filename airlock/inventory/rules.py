@@ -689,6 +689,28 @@ def _check_required_groups(ctx: Context) -> Iterator[Problem]:
         )
 
 
+@rule(
+    "registry-hosts",
+    "a registry host with `registry_impl: harbor` is no Kubernetes node (Harbor brings Docker)",
+    "host m3: is a Kubernetes node and a Harbor registry host (registry_impl harbor); Harbor "
+    "brings Docker (its own iptables chains, another containerd): give Harbor a host outside "
+    "kube_control_plane and kube_node, or set registry_impl: distribution",
+)
+def _check_registry_hosts(ctx: Context) -> Iterator[Problem]:
+    nodes = set(ctx.inv.members("kube_control_plane")) | set(ctx.inv.members("kube_node"))
+    for host in ctx.inv.members("registry"):
+        impl = ctx.inv.hosts.get(host, {}).get("registry_impl", ctx.settings.get("registry_impl"))
+        if impl == "harbor" and host in nodes:
+            yield Problem(
+                f"host {host}",
+                "is a Kubernetes node and a Harbor registry host (registry_impl harbor)",
+                "Harbor brings Docker (its own iptables chains, another containerd): give Harbor "
+                "a host outside kube_control_plane and kube_node, or set registry_impl: "
+                "distribution",
+                where=ctx.inv.host_where.get(host, ""),
+            )
+
+
 # ---------------------------------------------------------------------------------------
 # addresses and networks
 

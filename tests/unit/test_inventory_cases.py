@@ -517,6 +517,14 @@ CASES: list[tuple[str, Edit, list[str]]] = [
         ["group bundle_host: has no host but airlock_install_source is bundle"],
     ),
     (
+        "harbor on a kubernetes node",
+        replace(HOSTS, "registry:\n      hosts: {}", "registry:\n      hosts: {node3: {}}"),
+        [
+            "host node3: is a Kubernetes node and a Harbor registry host (registry_impl harbor)",
+            "or set registry_impl: distribution",
+        ],
+    ),
+    (
         "api port equals apiserver port",
         setting("airlock_api_port", "6443"),
         ["setting airlock_api_port: 6443 equals airlock_apiserver_port on host cp1 (and 2 more)"],
