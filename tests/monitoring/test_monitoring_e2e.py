@@ -1,16 +1,20 @@
 """`make e2e-monitoring`: the monitoring stack on a whole --internal 3+2 lab, end to end.
 
-A lab with the monitoring stack on w1 and w2 (`airlock lab up --monitoring w1,w2`) gets the
-platform from the lab bundle with `airlock deploy`; the inventory adds only what a user
+A lab with the monitoring stack on w1 and w2 and the registry on m3 (`airlock lab up
+--monitoring w1,w2 --registry m3`) gets the platform from the lab bundle with `airlock
+deploy`; the inventory adds only what a user
 would: the alert rules' `for:` capped (`monitoring_alert_for_max: 30s`) and a webhook
 receiver. The receiver is a small HTTPS server this test runs on m1 (its own CA, which
 Alertmanager is told to trust), writing every notification to a file. Then, on the real
 cluster:
 
 - every scrape target of both Prometheus is up (nodes, etcd, haproxy, the VIP probe, the
-  apiservers, kube-state-metrics, Prometheus and Alertmanager themselves);
+  apiservers, kube-state-metrics, the registry probe (`--registry m3`), Prometheus and
+  Alertmanager themselves);
 - etcd stopped on m3: `EtcdMemberDown` for m3 reaches the receiver, and resolves once it
   runs again;
+- docker-registry stopped on m3: the critical `RegistryDown` reaches the receiver, and
+  resolves once it runs again;
 - keepalived stopped on the VIP holder: `airlock_keepalived_master` moves to another host;
 - a certificate expiring in 5 days on w2: the critical `CertificateExpiresVerySoon`
   reaches the receiver, and resolves once the file is gone;
@@ -74,6 +78,7 @@ JOBS = {
     "kube-scheduler": 3,
     "kube-proxy": 5,
     "coredns": 2,
+    "registry": 1,
 }
 
 RECEIVER = r"""
@@ -235,7 +240,17 @@ def stack() -> Iterator[Stack]:
     # The lab bundle (built once, then reused from the cache).
     built = run_airlock("bundle", "build", "--profile", "lab", timeout=4 * 3600)
     assert built.returncode == 0, built.stdout[-4000:] + built.stderr
-    up = ("--internal", "--masters", "3", "--workers", "2", "--monitoring", "w1,w2")
+    up = (
+        "--internal",
+        "--masters",
+        "3",
+        "--workers",
+        "2",
+        "--monitoring",
+        "w1,w2",
+        "--registry",
+        "m3",
+    )
     with lab_hosts(LAB, *up, "--subnet", SUBNET, timeout=1800, keep=keep) as inventory:
         hosts = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["hosts"]
         ips = {name: spec["ip"] for name, spec in hosts.items()}
@@ -383,6 +398,23 @@ def test_an_etcd_member_down_reaches_the_receiver_and_resolves(stack: Stack) -> 
     firing = _notified("EtcdMemberDown", "firing", instance="m3")
     # Two Prometheus, one Alertmanager cluster: one notification, not one per Prometheus.
     assert len({a["fingerprint"] for a in firing}) == 1
+
+
+def test_the_registry_down_reaches_the_receiver_and_resolves(stack: Stack) -> None:
+    _exec("m3", "systemctl", "stop", "docker-registry")
+    try:
+        _wait(
+            "RegistryDown for m3 at the receiver",
+            lambda: _notified("RegistryDown", "firing", registry="m3"),
+            timeout=300,
+        )
+    finally:
+        _exec("m3", "systemctl", "start", "docker-registry")
+    _wait(
+        "RegistryDown for m3 resolved at the receiver",
+        lambda: _notified("RegistryDown", "resolved", registry="m3"),
+        timeout=480,
+    )
 
 
 def test_the_vip_moves_in_the_metrics_when_keepalived_stops(stack: Stack) -> None:
