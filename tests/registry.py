@@ -14,7 +14,6 @@ import ipaddress
 import re
 import secrets
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -31,6 +30,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.ports import free_port
 
 REGISTRY = shutil.which("docker-registry") or shutil.which("registry")
 SKOPEO = shutil.which("skopeo")
@@ -103,12 +104,6 @@ def make_ca_and_cert(directory: Path) -> None:
         key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     (directory / "server.key").chmod(0o600)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _bcrypt(password: str) -> str:

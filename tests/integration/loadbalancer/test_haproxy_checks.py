@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime
 import importlib.util
 import ipaddress
-import socket
 import ssl
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.ports import free_port
+
 REPO = Path(__file__).resolve().parents[3]
 STANDIN = REPO / "molecule/loadbalancer/files/readyz_server.py"
 _spec = importlib.util.spec_from_file_location(
@@ -33,12 +34,6 @@ _render_mod = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_render_mod)
 render = _render_mod.render
 pytestmark = _render_mod.pytestmark
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], bool], deadline_s: float, what: str) -> None:

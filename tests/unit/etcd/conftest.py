@@ -11,7 +11,6 @@ import ipaddress
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.ports import free_port
 
 # tests/conftest.py (the lead's) puts collections/ on sys.path too; this keeps the
 # etcd tests runnable on their own.
@@ -124,10 +125,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 # --- etcd processes -----------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

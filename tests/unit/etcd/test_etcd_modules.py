@@ -14,8 +14,9 @@ from ansible_collections.airlock.cluster.plugins.modules import (
 )
 
 from tests.module_harness import ModuleFailed, run_module
+from tests.ports import free_port
 
-from .conftest import etcdctl, free_port, wait_ready
+from .conftest import etcdctl, wait_ready
 
 
 def params(pki, endpoints, **extra):
