@@ -20,7 +20,7 @@ from pathlib import Path
 from airlock.errors import AirlockError
 from airlock.lab.image import ensure_image
 from airlock.lab.inventory import write_inventory
-from airlock.lab.spec import BOOT_DEADLINE_S, LABEL, LabHost, LabSpec, lab_dir
+from airlock.lab.spec import BOOT_DEADLINE_S, LABEL, SSH_DEADLINE_S, LabHost, LabSpec, lab_dir
 from airlock.lab.ssh import ssh_command
 from airlock.paths import project_root, state_dir
 from airlock.podman import (
@@ -57,6 +57,24 @@ def require_disk_headroom(path: Path, minimum: float = MIN_FREE_FRACTION) -> Non
             "and delete images below 10 %): free space (old labs: airlock lab down --name "
             "NAME; Go's build cache: go clean -cache) and run again"
         )
+
+
+#: What ssh prints when the network, not the host's answer, failed: worth another try.
+TRANSIENT_SSH = ("Connection timed out", "Connection refused", "No route to host")
+
+
+def ssh_until_up(
+    cmd: list[str], deadline_s: float = SSH_DEADLINE_S, pause_s: float = 2.0
+) -> subprocess.CompletedProcess:
+    """Run `cmd` (an ssh command) until it succeeds, fails for a reason other than the
+    network, or `deadline_s` has passed; return the last attempt."""
+    end = time.monotonic() + deadline_s
+    while True:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+        transient = any(words in proc.stderr for words in TRANSIENT_SSH)
+        if proc.returncode == 0 or not transient or time.monotonic() + pause_s > end:
+            return proc
+        time.sleep(pause_s)
 
 
 class Lab:
@@ -351,9 +369,7 @@ class Lab:
     def _check_ssh(self, key: Path, known_hosts: Path) -> None:
         def attempt(host: LabHost) -> tuple[LabHost, subprocess.CompletedProcess]:
             cmd = [*ssh_command(key, known_hosts, host.ip), "true"]
-            return host, subprocess.run(
-                cmd, capture_output=True, text=True, timeout=30, check=False
-            )
+            return host, ssh_until_up(cmd)
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             results = list(pool.map(attempt, self.spec.hosts))

@@ -17,6 +17,10 @@ MASTER_OFFSET = 10  # m1 is .11
 WORKER_OFFSET = 20  # w1 is .21
 VIP_OFFSET = 250
 BOOT_DEADLINE_S = 90.0
+#: How long `lab up` keeps retrying an SSH connection that times out or is refused: a
+#: host re-created at an address this machine still has a neighbour entry for (a replaced
+#: m3 in make e2e-day2) answered "Connection timed out" while its sshd was running.
+SSH_DEADLINE_S = 60.0
 
 
 @dataclass(frozen=True)
