@@ -46,6 +46,9 @@ def entity_name_problem(name: str) -> str | None:
 
 def caps_problem(caps: dict[str, Any]) -> str | None:
     """Why ``caps`` (daemon -> cap string) cannot be set, or None."""
+    if not caps:
+        # `ceph auth caps` needs at least one; an entity without caps can do nothing.
+        return "caps is empty: give at least one cap, or leave caps unset to keep them"
     unknown = sorted(set(caps) - set(CAP_TYPES))
     if unknown:
         return f"caps: unknown daemon {', '.join(unknown)}; use {', '.join(CAP_TYPES)}"

@@ -121,7 +121,9 @@ class Connection:
                 f"{self.connect_timeout}s (conf {self.conf}, mon host {self.mon_host()}); "
                 "check that the monitors run and that this host reaches them"
             )
-        if failure.keyring_paths:
+        # Ceph may log a keyring it did not find and still connect with another one:
+        # only a failure that is no refusal is about the keyring.
+        if failure.keyring_paths and failure.errno != _DENIED_ERRNO:
             return (
                 f"{command}: no keyring for {self.user} (Ceph looked in "
                 f"{failure.keyring_paths}); set keyring to the keyring file of {self.user}"

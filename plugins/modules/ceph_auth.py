@@ -151,8 +151,14 @@ def read_entity(ceph: Ceph, name: str) -> Entity | None:
 
 
 def create_entity(ceph: Ceph, name: str, caps: dict[str, str]) -> Entity:
-    data = ceph.call(["auth", "get-or-create", name, *caps_args(caps)])
-    return parse_auth_get(data, name)
+    """Create ``name`` with ``caps``; the entity as Ceph then has it (key and caps)."""
+    ceph.text(["auth", "get-or-create", name, *caps_args(caps)])
+    created = read_entity(ceph, name)
+    if created is None:
+        raise CephError(
+            f"ceph auth get {name}", f"ceph auth get {name}: not found after creating it"
+        )
+    return created
 
 
 class KeyringFile:
@@ -169,23 +175,17 @@ class KeyringFile:
         except FileNotFoundError:
             return None
 
-    def attributes(self) -> dict[str, Any]:
-        params = self.module.params
-        return {
-            "path": self.path,
-            "mode": "0600",
-            "owner": params["keyring_owner"],
-            "group": params["keyring_group"],
-        }
-
     def ensure(self, text: str) -> bool:
         """Write ``text`` (or in check mode say so) if it differs; True if anything changed."""
         changed = self.current() != text
         if changed and not self.module.check_mode:
             self._write(text)
-        if os.path.exists(self.path):
-            return self.module.set_fs_attributes_if_different(self.attributes(), changed)
-        return changed
+        if not os.path.exists(self.path):
+            return changed
+        params = self.module.params
+        changed = self.module.set_mode_if_different(self.path, "0600", changed)
+        changed = self.module.set_owner_if_different(self.path, params["keyring_owner"], changed)
+        return self.module.set_group_if_different(self.path, params["keyring_group"], changed)
 
     def _write(self, text: str) -> None:
         directory = os.path.dirname(os.path.abspath(self.path))
@@ -195,7 +195,7 @@ class KeyringFile:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
             # os.replace, not module.atomic_move: atomic_move gives a new file the umask's
-            # mode (0644) until set_fs_attributes_if_different narrows it, and this file
+            # mode (0644) until set_mode_if_different narrows it, and this file
             # holds a key. The temporary file is 0600 from its creation.
             os.replace(tmp, self.path)
         finally:
@@ -228,8 +228,14 @@ def ensure_present(module: AnsibleModule, ceph: Ceph, before: Entity | None) -> 
     key = after.key if after else None
     if params["keyring_dest"]:
         keyring = KeyringFile(module, params["keyring_dest"])
-        if key is None or keyring.ensure(keyring_text(name, key)):
-            actions.append("wrote keyring_dest")
+        try:
+            if key is None or keyring.ensure(keyring_text(name, key)):
+                actions.append("wrote keyring_dest")
+        except OSError as exc:
+            module.fail_json(
+                msg=f"writing keyring_dest {keyring.path} failed: {exc.strerror}",
+                actions=actions,
+            )
     if module.check_mode:
         caps_after = wanted if wanted is not None else (before.caps if before else {})
     else:
