@@ -36,6 +36,7 @@ GROUPS = (
     "bundle_host",
 )
 ETCD_SIZES = (1, 3, 5, 7)
+CEPH_MON_SIZES = (1, 3, 5)
 HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 # Names any inventory may set besides role settings (Ansible's own and the host address).
 ALWAYS_ALLOWED = ("ip",)
@@ -707,6 +708,63 @@ def _check_registry_hosts(ctx: Context) -> Iterator[Problem]:
                 "Harbor brings Docker (its own iptables chains, another containerd): give Harbor "
                 "a host outside kube_control_plane and kube_node, or set registry_impl: "
                 "distribution",
+                where=ctx.inv.host_where.get(host, ""),
+            )
+
+
+@rule(
+    "ceph-mons",
+    "group `ceph` runs 1, 3 or 5 monitors (hosts without `ceph_mon: false`)",
+    "group ceph: runs 2 monitors (m1, m2); run 1, 3 or 5 (set ceph_mon: false on the "
+    "others): Ceph's monitors need a majority, so an even count adds no fault tolerance",
+)
+def _check_ceph_mons(ctx: Context) -> Iterator[Problem]:
+    hosts = ctx.inv.members("ceph")
+    if not hosts:
+        return
+    mons = []
+    for host in hosts:
+        value = ctx.inv.hosts.get(host, {}).get("ceph_mon", True)
+        if _unknowable(value):
+            return  # a template or a vaulted value: the role's preflight checks it
+        if value is not False and str(value).lower() not in ("false", "no", "off", "0"):
+            mons.append(host)
+    if len(mons) not in CEPH_MON_SIZES:
+        shown = f" ({', '.join(mons[:5])}{', ...' if len(mons) > 5 else ''})" if mons else ""
+        yield Problem(
+            "group ceph",
+            f"runs {len(mons)} monitor{'s' if len(mons) != 1 else ''}{shown}",
+            "run 1, 3 or 5 (set ceph_mon: false on the others): Ceph's monitors need a "
+            "majority, so an even count adds no fault tolerance",
+            where=ctx.inv.group_where.get("ceph", "") or "",
+        )
+
+
+@rule(
+    "ceph-lab-osds",
+    "an OSD of mode `lab-file` is only on a host with `ceph_allow_lab_osds: true`",
+    "host m1: has an OSD of mode lab-file (/var/lib/ceph/lab-osd/osd0.img), BlueStore on a "
+    "file, for labs only; give it a whole device (mode raw or lvm), or set "
+    "ceph_allow_lab_osds: true in a lab",
+)
+def _check_ceph_lab_osds(ctx: Context) -> Iterator[Problem]:
+    for host in ctx.inv.members("ceph"):
+        view = ctx.inv.hosts.get(host, {})
+        devices, allowed = view.get("ceph_osd_devices", []), view.get("ceph_allow_lab_osds", False)
+        if not isinstance(devices, list) or _unknowable(allowed) or allowed is True:
+            continue  # a wrong type is setting-types' business
+        paths = [
+            str(d.get("path", "?"))
+            for d in devices
+            if isinstance(d, dict) and d.get("mode") == "lab-file"
+        ]
+        if paths:
+            yield Problem(
+                f"host {host}",
+                f"has an OSD of mode lab-file ({', '.join(paths)}), BlueStore on a file, "
+                "for labs only",
+                "give it a whole device (mode raw or lvm), or set ceph_allow_lab_osds: true "
+                "in a lab",
                 where=ctx.inv.host_where.get(host, ""),
             )
 

@@ -525,6 +525,22 @@ CASES: list[tuple[str, Edit, list[str]]] = [
         ],
     ),
     (
+        "two ceph monitors",
+        replace(HOSTS, "ceph:\n      hosts: {}", "ceph:\n      hosts: {node1: {}, node2: {}}"),
+        ["group ceph: runs 2 monitors (node1, node2)", "run 1, 3 or 5"],
+    ),
+    (
+        "ceph lab-file osd outside a lab",
+        both(
+            replace(HOSTS, "ceph:\n      hosts: {}", "ceph:\n      hosts: {node1: {}}"),
+            write(
+                "host_vars/node1.yml",
+                "ceph_osd_devices:\n  - {mode: lab-file, path: /srv/osd0.img, size: 4G}\n",
+            ),
+        ),
+        ["host node1: has an OSD of mode lab-file (/srv/osd0.img)", "ceph_allow_lab_osds: true"],
+    ),
+    (
         "api port equals apiserver port",
         setting("airlock_api_port", "6443"),
         ["setting airlock_api_port: 6443 equals airlock_apiserver_port on host cp1 (and 2 more)"],

@@ -219,9 +219,11 @@ def _header(dist: Distro, counts: Mapping[str, tuple[int, int]]) -> str:
 def write_pinned(path: Path, doc: Mapping[str, Any], header: str) -> None:
     """Write a pinned file atomically (sorted, one key per line, reviewable diffs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = yaml.dump(
-        dict(doc), Dumper=_Dumper, sort_keys=False, width=1000, default_flow_style=None
-    )
+    doc = dict(doc)
+    # A package list too long for one line (yamllint allows 160) is written one per line.
+    if len(", ".join(map(str, doc.get("packages") or []))) > 140:
+        doc["packages"] = _BlockList(doc["packages"])
+    body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=1000, default_flow_style=None)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(header + "---\n" + body, encoding="utf-8")
     tmp.replace(path)
@@ -232,6 +234,16 @@ class _Dumper(yaml.SafeDumper):
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
+
+
+class _BlockList(list):
+    """A list the dumper writes in block style (one item per line)."""
+
+
+_Dumper.add_representer(
+    _BlockList,
+    lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=False),
+)
 
 
 def _stderr(message: str) -> None:
