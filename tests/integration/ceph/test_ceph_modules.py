@@ -122,6 +122,15 @@ def test_pool_change_is_applied_and_shown_in_the_diff(
     assert pool(ceph_cluster, name=name, **change)["changed"] is False
 
 
+def test_pool_size_one_is_confirmed_for_ceph(ceph_cluster):
+    # Ceph wants --yes-i-really-mean-it for size 1 (mon_allow_pool_size_one is on here).
+    pool(ceph_cluster, name="p-one", size=2)
+    assert pool_detail(ceph_cluster, "p-one")["size"] == 2
+    result = pool(ceph_cluster, name="p-one", size=1, min_size=1)
+    assert result["changed"] is True and result["pool"]["size"] == 1
+    assert managed(pool_detail(ceph_cluster, "p-one"))["size"] == 1
+
+
 def test_pool_check_mode_creates_nothing(ceph_cluster):
     result = pool(
         ceph_cluster, check_mode=True, name="p-never", application="rbd", rbd_init=True, size=2
