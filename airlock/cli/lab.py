@@ -49,6 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "docker-registry; Harbor cannot run in the lab); default none",
     )
     up.add_argument(
+        "--ceph",
+        default="",
+        metavar="HOSTS",
+        help="lab hosts (comma-separated, e.g. m1,m2,m3) that run Ceph: a manager and an "
+        "OSD on a sparse file each, monitors on an odd number of them; default none",
+    )
+    up.add_argument(
         "--kube-version",
         default=None,
         metavar="VERSION",
@@ -95,6 +102,7 @@ def _lab_up(args: argparse.Namespace) -> int:
         kube_version=args.kube_version,
         monitoring=tuple(h for h in args.monitoring.split(",") if h),
         registry=tuple(h for h in args.registry.split(",") if h),
+        ceph=tuple(h for h in args.ceph.split(",") if h),
     )
     changed = Lab(spec).up()
     for line in changed:

@@ -22,7 +22,7 @@ def inventory_data(spec: LabSpec) -> dict[str, Any]:
     workers = {h.name: None for h in spec.hosts if h.role == "worker"}
     first = next(iter(masters))
     # etcd wants an odd member count: with an even number of masters the last is none
-    voters = len(masters) if len(masters) % 2 else len(masters) - 1
+    voters = odd(len(masters))
     groups: dict[str, Any] = {
         "etcd": {"hosts": dict(list(masters.items())[:voters])},
         "kube_control_plane": {"hosts": masters},
@@ -30,11 +30,47 @@ def inventory_data(spec: LabSpec) -> dict[str, Any]:
         "lb": {"hosts": masters},
         "bundle_host": {"hosts": {first: None}},
         "registry": {"hosts": {h: None for h in spec.registry}},
-        "ceph": {"hosts": {}},
+        "ceph": {"hosts": _ceph_hosts(spec.ceph)},
         "monitoring": {"hosts": {h: None for h in spec.monitoring}},
     }
     hosts = {h.name: {"ansible_host": h.ip, "ip": h.ip} for h in spec.hosts}
     return {"all": {"hosts": hosts, "children": groups}}
+
+
+def odd(count: int) -> int:
+    """The largest odd number not above `count`: etcd members, Ceph monitors."""
+    return count if count % 2 else count - 1
+
+
+def _ceph_hosts(names: tuple[str, ...]) -> dict[str, Any]:
+    """Every ceph host runs a manager and an OSD; monitors on an odd number of them."""
+    return {n: None if i < odd(len(names)) else {"ceph_mon": False} for i, n in enumerate(names)}
+
+
+#: The lab has no spare disks: each ceph host's OSD is BlueStore on a sparse file on the
+#: host's root, i.e. this machine's disk (mode lab-file, never for production).
+LAB_OSD = {"mode": "lab-file", "path": "/var/lib/ceph/lab-osd/osd0.img", "size": "4G"}
+
+
+def ceph_vars(spec: LabSpec) -> dict[str, Any]:
+    """What the lab's ceph hosts need besides the role's defaults (none without --ceph)."""
+    if not spec.ceph:
+        return {}
+    copies = min(3, len(spec.ceph))
+    overrides: dict[str, Any] = {
+        # The monitors' stores share this machine's disk with every other lab: do not
+        # warn at Ceph's 30 % free.
+        "mon_data_avail_warn": 5,
+    }
+    if copies == 1:
+        # Pacific refuses size 1 without it, and warns of every pool without redundancy.
+        overrides |= {"mon_allow_pool_size_one": True, "mon_warn_on_pool_no_redundancy": False}
+    return {
+        "ceph_allow_lab_osds": True,
+        "ceph_osd_devices": [LAB_OSD],
+        "ceph_pool_default_size": copies,
+        "ceph_conf_overrides": {"global": overrides},
+    }
 
 
 def group_vars(spec: LabSpec, key: Path, known_hosts: Path) -> dict[str, Any]:
@@ -60,6 +96,7 @@ def group_vars(spec: LabSpec, key: Path, known_hosts: Path) -> dict[str, Any]:
         # nf_conntrack_max is read-only inside a container's network namespace: leave
         # it to the machine instead of letting kube-proxy fail to raise it.
         "kubernetes_proxy_conntrack_max_per_core": 0,
+        **ceph_vars(spec),
     }
 
 

@@ -41,6 +41,7 @@ class LabSpec:
     kube_version: str | None = None  # a release of the lab profile; None: its default
     monitoring: tuple[str, ...] = ()  # lab hosts of the `monitoring` group
     registry: tuple[str, ...] = ()  # lab hosts of the `registry` group
+    ceph: tuple[str, ...] = ()  # lab hosts of the `ceph` group (a lab-file OSD each)
     hosts: list[LabHost] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -63,6 +64,7 @@ class LabSpec:
         for flag, chosen, example in (
             ("--monitoring", self.monitoring, "w1,w2"),
             ("--registry", self.registry, "m1"),
+            ("--ceph", self.ceph, "m1,m2,m3"),
         ):
             for host in chosen:
                 if host not in names:

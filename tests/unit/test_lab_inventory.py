@@ -1,5 +1,5 @@
 """The lab's inventory: an odd etcd membership whatever the number of masters, and the
-monitoring and registry hosts `lab up --monitoring` and `--registry` name."""
+monitoring, registry and ceph hosts `lab up --monitoring`, `--registry` and `--ceph` name."""
 
 from __future__ import annotations
 
@@ -59,3 +59,59 @@ def test_an_unknown_registry_host_is_refused_in_one_line(tmp_path) -> None:
         "--registry r1: r1 is not a host of this lab (m1, m2, m3, w1); give some of them, "
         "e.g. --registry m1"
     )
+
+
+@pytest.mark.parametrize(
+    ("ceph", "monitors", "copies"),
+    [(("m1",), ["m1"], 1), (("w1", "w2"), ["w1"], 2), (("m1", "m2", "m3"), ["m1", "m2", "m3"], 3)],
+)
+def test_ceph_hosts_get_an_osd_each_and_monitors_on_an_odd_number(
+    ceph: tuple[str, ...], monitors: list[str], copies: int
+) -> None:
+    from pathlib import Path
+
+    from airlock.lab.inventory import group_vars
+
+    spec = LabSpec(name="t", workers=2, ceph=ceph)
+    hosts = inventory_data(spec)["all"]["children"]["ceph"]["hosts"]
+    assert list(hosts) == list(ceph)
+    assert [h for h, v in hosts.items() if (v or {}).get("ceph_mon", True)] == monitors
+    gvars = group_vars(spec, Path("k"), Path("kh"))
+    assert gvars["ceph_allow_lab_osds"] is True
+    assert [d["mode"] for d in gvars["ceph_osd_devices"]] == ["lab-file"]
+    assert gvars["ceph_pool_default_size"] == copies
+    # Size 1 only with Ceph's explicit permission; larger pools need no such override.
+    assert gvars["ceph_conf_overrides"]["global"].get("mon_allow_pool_size_one", False) is (
+        copies == 1
+    )
+
+
+def test_a_lab_without_ceph_sets_no_ceph_variable() -> None:
+    from pathlib import Path
+
+    from airlock.lab.inventory import group_vars
+
+    spec = LabSpec(name="t")
+    assert inventory_data(spec)["all"]["children"]["ceph"] == {"hosts": {}}
+    assert not [k for k in group_vars(spec, Path("k"), Path("kh")) if k.startswith("ceph_")]
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {},
+        {"ceph": ("m1",)},
+        {"ceph": ("w1", "w2")},
+        {"ceph": ("m1", "m2", "m3"), "registry": ("m3",), "monitoring": ("w1", "w2")},
+    ],
+    ids=["plain", "ceph-1", "ceph-2", "everything"],
+)
+def test_every_lab_shape_passes_airlock_checks_static_rules(tmp_path, shape) -> None:
+    from pathlib import Path
+
+    from airlock.inventory import load_inventory, validate
+    from airlock.lab.inventory import write_inventory
+
+    spec = LabSpec(name="t", workers=2, inventory_dir=tmp_path / "inv", **shape)
+    write_inventory(spec, Path("/nonexistent/key"), Path("/nonexistent/known_hosts"))
+    assert [str(p) for p in validate(load_inventory(tmp_path / "inv"))] == []
