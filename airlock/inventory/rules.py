@@ -725,9 +725,10 @@ def _check_ceph_mons(ctx: Context) -> Iterator[Problem]:
     mons = []
     for host in hosts:
         value = ctx.inv.hosts.get(host, {}).get("ceph_mon", True)
-        if _unknowable(value):
-            return  # a template or a vaulted value: the role's preflight checks it
-        if value is not False and str(value).lower() not in ("false", "no", "off", "0"):
+        runs_mon, wrong = _coerce_bool({}, value)
+        if _unknowable(value) or wrong:
+            return  # a template or vaulted value (the preflight checks it) or setting-types'
+        if runs_mon:
             mons.append(host)
     if len(mons) not in CEPH_MON_SIZES:
         shown = f" ({', '.join(mons[:5])}{', ...' if len(mons) > 5 else ''})" if mons else ""
@@ -751,7 +752,8 @@ def _check_ceph_lab_osds(ctx: Context) -> Iterator[Problem]:
     for host in ctx.inv.members("ceph"):
         view = ctx.inv.hosts.get(host, {})
         devices, allowed = view.get("ceph_osd_devices", []), view.get("ceph_allow_lab_osds", False)
-        if not isinstance(devices, list) or _unknowable(allowed) or allowed is True:
+        allows, wrong = _coerce_bool({}, allowed)
+        if not isinstance(devices, list) or _unknowable(allowed) or wrong or allows:
             continue  # a wrong type is setting-types' business
         paths = [
             str(d.get("path", "?"))

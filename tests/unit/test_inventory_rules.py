@@ -161,3 +161,20 @@ def test_own_groups_and_vars_can_be_declared(tmp_path: Path) -> None:
 def test_missing_inventory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(AirlockError, match="does not exist"):
         load_inventory(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("written", ["'true'", "'yes'", "true"])
+def test_ceph_flags_written_as_strings_are_read_as_ansible_reads_them(
+    tmp_path: Path, written: str
+) -> None:
+    """`ceph_allow_lab_osds: "true"` allows lab OSDs and `ceph_mon: "no"` takes a host out
+    of the monitors, as the role's `| bool` reads them: no false alarm from airlock check."""
+    hosts, gvars = base()
+    hosts["all"]["children"]["ceph"] = {
+        "hosts": {"m1": None, "m2": None, "m3": None, "w1": {"ceph_mon": "no"}}
+    }
+    gvars["ceph_osd_devices"] = [{"mode": "lab-file", "path": "/srv/osd0.img", "size": "4G"}]
+    inventory = write_inventory(tmp_path, hosts, gvars)
+    gv = inventory / "group_vars" / "all.yml"
+    gv.write_text(gv.read_text() + f"ceph_allow_lab_osds: {written}\n")
+    assert [str(p) for p in validate(load_inventory(inventory))] == []
