@@ -104,6 +104,13 @@ ALERTMANAGER_VERSION = "v0.31.1"
 NODE_EXPORTER_VERSION = "v1.12.1"
 BLACKBOX_EXPORTER_VERSION = "v0.28.0"
 KUBE_STATE_METRICS_VERSION = "v2.20.0"
+# The CSI snapshot pieces roles/ceph_csi applies for real (ceph-csi itself is refused by the
+# module proxy): the snapshot-controller from external-snapshotter/v8 and the three
+# VolumeSnapshot CRDs from its client/v8 module (v8.1.0, v8.2.1, v8.3.0 are refused).
+SNAPSHOTTER_VERSION = "v8.4.0"
+SNAPSHOTTER_MODULE = "github.com/kubernetes-csi/external-snapshotter/v8"
+SNAPSHOT_CLIENT_MODULE = "github.com/kubernetes-csi/external-snapshotter/client/v8"
+SNAPSHOT_CRDS = ("volumesnapshotclasses", "volumesnapshotcontents", "volumesnapshots")
 # The lab's Prometheus keeps the service discoveries airlock configures (static, file,
 # HTTP, DNS, Kubernetes) and drops the cloud ones: half the compile time on 2 cores.
 # Production installs upstream's release archive, which has them all.
@@ -370,6 +377,20 @@ def go_targets(rel: Release) -> tuple[gobuild.GoTarget, ...]:
             for name, package in CNI_PLUGINS.items()
         ),
         *monitoring_targets(),
+        snapshot_controller_target(),
+    )
+
+
+def snapshot_controller_target() -> gobuild.GoTarget:
+    """The CSI snapshot-controller, built inside its module (its own go.mod), as upstream."""
+    return gobuild.GoTarget(
+        "snapshot-controller",
+        SNAPSHOTTER_MODULE,
+        SNAPSHOTTER_VERSION,
+        "./cmd/snapshot-controller",
+        "external-snapshotter",
+        (f"-X main.version={SNAPSHOTTER_VERSION}",),
+        in_module=True,
     )
 
 
@@ -423,6 +444,12 @@ def images(rel: Release) -> tuple[LabImage, ...]:
             f"registry.k8s.io/kube-state-metrics/kube-state-metrics:{KUBE_STATE_METRICS_VERSION}",
             [("kube-state-metrics", "/kube-state-metrics")],
             entrypoint=["/kube-state-metrics", "--port=8080", "--telemetry-port=8081"],
+        ),
+        LabImage(
+            "snapshot-controller",
+            f"registry.k8s.io/sig-storage/snapshot-controller:{SNAPSHOTTER_VERSION}",
+            [("snapshot-controller", "/snapshot-controller")],
+            entrypoint=["/snapshot-controller"],
         ),
         LabImage(
             "flannel",
@@ -540,6 +567,49 @@ def archives(rel: Release) -> tuple[LabArchive, ...]:
     )
 
 
+@dataclass(frozen=True)
+class LabFile:
+    """A file of a Go module, carried as production carries it (kind file, same name)."""
+
+    name: str
+    module: str
+    version: str
+    path: str  # in the module
+    target: str  # as production's manifest has it
+    roles: Sequence[str] = CONTROL
+
+
+def files() -> tuple[LabFile, ...]:
+    """The VolumeSnapshot CRDs of external-snapshotter's client module."""
+    return tuple(
+        LabFile(
+            f"crd-{crd}",
+            SNAPSHOT_CLIENT_MODULE,
+            SNAPSHOTTER_VERSION,
+            f"config/crd/snapshot.storage.k8s.io_{crd}.yaml",
+            f"manifests/snapshot-crds/snapshot.storage.k8s.io_{crd}.yaml",
+        )
+        for crd in SNAPSHOT_CRDS
+    )
+
+
+def _copy_files(cache: Path) -> dict[str, tuple[LabFile, Path]]:
+    """Each LabFile copied from Go's module cache into `cache`/files (downloaded if need be)."""
+    out = {}
+    for item in files():
+        path = cache / "files" / item.version / Path(item.path).name
+        if not path.is_file():
+            _log(f"copying {item.path} from {item.module}@{item.version}")
+            source = gobuild.module_dir(
+                gobuild.GoTarget(item.name, item.module, item.version, ".", item.name), cache
+            )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / item.path, f"{path}.tmp")
+            os.replace(f"{path}.tmp", path)
+        out[item.name] = (item, path)
+    return out
+
+
 # Every member's mtime: fixed, so the same programs make the same archive.
 ARCHIVE_MTIME = 1_700_000_000
 
@@ -579,7 +649,8 @@ def prepare_lab(
         cache_dir, arch, rel, binaries, debs, downloads or Cache(cache_dir / "downloads")
     )
     packed = _pack_archives(cache_dir, arch, rel, binaries)
-    doc = _manifest_doc(cache_dir, arch, rel, binaries, built, debs, packed)
+    copied = _copy_files(cache_dir)
+    doc = _manifest_doc(cache_dir, arch, rel, binaries, built, debs, packed, copied)
     doc["slots"] = [
         {"name": name, "note": f"not built on this machine: {why}"[:400]}
         for name, why in sorted(failed.items())
@@ -804,6 +875,7 @@ def _manifest_doc(
     built: dict[str, tuple[LabImage, Path]],
     debs: Sequence[ResolvedDeb],
     packed: dict[str, tuple[LabArchive, Path]],
+    copied: dict[str, tuple[LabFile, Path]],
 ) -> dict[str, Any]:
     def local(path: Path, **entry: Any) -> dict[str, Any]:
         """An entry for a file made here: URL under the `lab` mirror, its sha256."""
@@ -847,6 +919,17 @@ def _manifest_doc(
             roles=list(archive.roles),
         )
         for name, (archive, path) in sorted(packed.items())
+    ]
+    artifacts += [
+        local(
+            path,
+            name=name,
+            kind="file",
+            version=item.version,
+            target=item.target,
+            roles=list(item.roles),
+        )
+        for name, (item, path) in sorted(copied.items())
     ]
     artifacts += deb_artifacts(debs, arch)
     return {

@@ -272,8 +272,19 @@ def test_lab_manifest_passes_the_same_schema(tmp_path):
         "c" * 64,
     )
     archives = lab._pack_archives(cache, "amd64", rel, binaries)
+    crd = lab.files()[0]
+    crd_path = cache / "files" / crd.version / "crd.yaml"
+    crd_path.parent.mkdir(parents=True)
+    crd_path.write_text("kind: CustomResourceDefinition\n")
     doc = lab._manifest_doc(
-        cache, "amd64", rel, binaries, {"pause": (pause, image_path)}, [deb], archives
+        cache,
+        "amd64",
+        rel,
+        binaries,
+        {"pause": (pause, image_path)},
+        [deb],
+        archives,
+        {crd.name: (crd, crd_path)},
     )
     m = parse_manifest(doc, cache / "manifest.yml")
     assert m.kube_version == "v1.36.3"
@@ -291,6 +302,9 @@ def test_lab_manifest_passes_the_same_schema(tmp_path):
     assert conntrack.target == "debs/bookworm/conntrack_1.4.7-1+b2_amd64.deb"
     # Server-side programs are not shipped loose; they travel in their images.
     assert "kube-apiserver" not in by_name
+    # A module's file (the snapshot CRDs) under production's name and target, kind file.
+    assert by_name[crd.name].kind == "file" and by_name[crd.name].target == crd.target
+    assert by_name[crd.name].roles == ("kube_control_plane",)
 
 
 def test_lab_runtime_matches_production_artifacts(tmp_path):
@@ -307,7 +321,7 @@ def test_lab_runtime_matches_production_artifacts(tmp_path):
     rel = lab.release("v1.36.3")
     binaries = _lab_binaries(cache, rel, lambda t: f"{t.name} {t.version}".encode())
     archives = lab._pack_archives(cache, "amd64", rel, binaries)
-    doc = lab._manifest_doc(cache, "amd64", rel, binaries, {}, [], archives)
+    doc = lab._manifest_doc(cache, "amd64", rel, binaries, {}, [], archives, {})
     ours = {a.name: a for a in parse_manifest(doc, cache / "manifest.yml").resolve("amd64")}
     production = load_manifest(project_root() / "offline-bundle" / "manifest.yml", rel.kube)
     theirs = {a.name: a for a in production.resolve("amd64", {})}
