@@ -95,6 +95,18 @@ def test_ceph_job_scrapes_each_manager_at_its_ip_and_port(with_ceph) -> None:
     assert "ceph.rules.yml" in rule_files
 
 
+def test_node_exporter_runs_on_every_ceph_host_not_being_removed(with_ceph) -> None:
+    targets = {
+        c["labels"]["instance"]: c["targets"] for c in jobs(with_ceph[0])["node"]["static_configs"]
+    }
+    assert targets == {
+        "w1": ["10.77.40.21:9100"],
+        "c1": ["10.77.40.31:9100"],
+        "c2": ["10.77.40.32:9100"],
+        "c3": ["10.77.40.33:9100"],
+    }
+
+
 def test_the_default_port_is_the_ceph_roles(tmp_path: Path) -> None:
     ceph_defaults = yaml.safe_load((REPO / "roles/ceph/defaults/main.yml").read_text())
     config, _ = render(tmp_path, ceph={"c1": {}})
@@ -110,9 +122,9 @@ def test_no_ceph_job_without_ceph_hosts(with_ceph, without_ceph) -> None:
     config, rule_files = without_ceph
     assert "ceph" not in jobs(config)
     assert "ceph.rules.yml" not in rule_files
-    # The ceph job is the only difference Ceph makes to the configuration.
-    others = {k: v for k, v in jobs(with_ceph[0]).items() if k != "ceph"}
-    assert others == jobs(config)
+    # Besides the ceph job, Ceph hosts only add their node_exporter to the node job.
+    others = {k: v for k, v in jobs(with_ceph[0]).items() if k not in ("ceph", "node")}
+    assert others == {k: v for k, v in jobs(config).items() if k != "node"}
     assert [f for f in with_ceph[1] if f != "ceph.rules.yml"] == rule_files
 
 
