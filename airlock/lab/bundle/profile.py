@@ -391,6 +391,23 @@ def snapshot_controller_target() -> gobuild.GoTarget:
         "external-snapshotter",
         (f"-X main.version={SNAPSHOTTER_VERSION}",),
         in_module=True,
+        prepare=("client-module", _snapshotter_client),
+    )
+
+
+def _snapshotter_client(src: Path, cache: Path) -> None:
+    """external-snapshotter's go.mod replaces its client module with ./client, a nested
+    module its module zip leaves out: use the published client module of the same tag."""
+    subprocess.run(
+        [
+            "go",
+            "mod",
+            "edit",
+            f"-replace={SNAPSHOT_CLIENT_MODULE}={SNAPSHOT_CLIENT_MODULE}@{SNAPSHOTTER_VERSION}",
+        ],
+        cwd=src,
+        check=True,
+        env={**os.environ, "GOWORK": "off"},
     )
 
 
