@@ -55,6 +55,10 @@ DRIVER_FILES = (
 )
 KEYRING = "/root/e2e-kubernetes.keyring"
 KUBECTL = ("kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf")
+# Image names of this run (a reused lab keeps the last run's data image).
+RUN = time.strftime("%H%M%S")
+VOLUME = f"kubernetes/e2e-volume-{RUN}"
+DATA = f"kubernetes/e2e-data-{RUN}"
 
 
 def _exec(
@@ -178,12 +182,13 @@ def test_a_kubernetes_node_has_cephs_client_and_no_ceph_daemon(lab: Lab) -> None
 
 
 def test_rbd_operations_of_ceph_csi_work_with_the_clients_key(lab: Lab) -> None:
-    image = "kubernetes/e2e-volume"
+    image = VOLUME
     _exec(CLIENT_HOST, "dd", "if=/dev/urandom", "of=/root/e2e.bin", "bs=1M", "count=8")
     _rbd("create", "--size", "64M", image)
     _rbd("bench", "--io-type", "write", "--io-size", "4K", "--io-total", "8M", image)
-    _rbd("import", "/root/e2e.bin", "kubernetes/e2e-data")
-    _rbd("export", "kubernetes/e2e-data", "/root/e2e.back")
+    _rbd("import", "/root/e2e.bin", DATA)
+    _exec(CLIENT_HOST, "rm", "-f", "/root/e2e.back")
+    _rbd("export", DATA, "/root/e2e.back")
     _exec(CLIENT_HOST, "cmp", "/root/e2e.bin", "/root/e2e.back")
     _rbd("snap", "create", f"{image}@before")
     _rbd("resize", "--size", "128M", image)
@@ -192,7 +197,7 @@ def test_rbd_operations_of_ceph_csi_work_with_the_clients_key(lab: Lab) -> None:
     _rbd("snap", "rm", f"{image}@before")
     _rbd("rm", image)
     names = json.loads(_rbd("ls", "kubernetes", "--format", "json").stdout)
-    assert names == ["e2e-data"]
+    assert DATA.split("/")[1] in names and VOLUME.split("/")[1] not in names, names
     denied = _exec(
         CLIENT_HOST, "ceph", "--id", "kubernetes", "--keyring", KEYRING, "auth", "ls", check=False
     )
@@ -222,7 +227,7 @@ def test_a_ceph_host_down_leaves_the_data_readable_and_comes_back(lab: Lab) -> N
             timeout=180,
         )
         _exec(CLIENT_HOST, "rm", "-f", "/root/e2e.back")
-        _rbd("export", "kubernetes/e2e-data", "/root/e2e.back")
+        _rbd("export", DATA, "/root/e2e.back")
         _exec(CLIENT_HOST, "cmp", "/root/e2e.bin", "/root/e2e.back")
     finally:
         _podman("start", f"airlock-{LAB}-w3")
