@@ -145,7 +145,23 @@ def _remove_host_problems(inv: Inventory, host: str, first: str) -> list[Problem
                 "move bundle_host to another host and deploy the bundle stage first",
             )
         ]
-    return []
+    return _ceph_host_problems(inv, host)
+
+
+def _ceph_host_problems(inv: Inventory, host: str) -> list[Problem]:
+    """A Ceph host's reset destroys its monitor store and OSD data: airlock does not drain
+    Ceph yet (docs/ceph.md), so the operator does, and takes the host out of group ceph."""
+    if host not in inv.members("ceph"):
+        return []
+    return [
+        Problem(
+            f"host {host}",
+            "is a Ceph host (group ceph): removing it would wipe its monitor and OSDs",
+            "drain it first (ceph osd out ID, wait for HEALTH_OK, ceph osd purge ID "
+            "--yes-i-really-mean-it, ceph mon remove HOST), take it out of group ceph, "
+            "then run again (docs/ceph.md)",
+        )
+    ]
 
 
 def _remove_group_problems(inv: Inventory, hosts: list[str]) -> list[Problem]:
@@ -204,6 +220,8 @@ def reset_problems(inv: Inventory, hosts: list[str]) -> list[Problem]:
                     f"host {host}", f"is not in inventory {inv.source}", "name an inventory host"
                 )
             )
+        elif host in inv.members("ceph"):
+            problems += _ceph_host_problems(inv, host)
         elif host not in inv.members("kube_node") or any(host in inv.members(g) for g in others):
             problems.append(
                 Problem(

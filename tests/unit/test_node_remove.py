@@ -71,6 +71,25 @@ def test_the_bundle_host_and_the_last_load_balancer_stay(tmp_path: Path) -> None
     assert "leaves no load balancer" in str(problems[0])
 
 
+def test_a_ceph_host_is_neither_removed_nor_reset_before_it_is_drained(tmp_path: Path) -> None:
+    from airlock.nodes import reset_problems
+
+    hosts = copy.deepcopy(BASE)
+    hosts["all"]["children"]["ceph"] = {"hosts": {"w2": None}}
+    inv = load_inventory(write_inventory(tmp_path, hosts))
+    plan, problems = remove_plan(inv, ["w2"], dead=False)
+    assert plan is None
+    assert [str(p).split(":")[0] for p in problems] == ["host w2"]
+    assert "is a Ceph host (group ceph)" in str(problems[0])
+    assert "ceph osd purge" in str(problems[0])
+    assert "is a Ceph host" in str(reset_problems(inv, ["w2"])[0])
+    # Out of group ceph (drained), it leaves like any worker.
+    del hosts["all"]["children"]["ceph"]
+    inv = load_inventory(write_inventory(tmp_path / "drained", hosts))
+    assert remove_plan(inv, ["w2"], dead=False)[1] == []
+    assert reset_problems(inv, ["w2"]) == []
+
+
 def test_the_cli_asks_for_confirmation_then_names_the_problem(tmp_path: Path) -> None:
     inventory = write_inventory(tmp_path / "inv")
     unconfirmed = run_airlock("node", "remove", "-i", str(inventory), "w2")
