@@ -12,7 +12,7 @@ export AIRLOCK_HOME := $(CURDIR)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Scenarios in the order CI runs them (each makes and removes its own lab hosts).
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
-LAB_ARGS ?= --masters 3 --workers 2 --monitoring w1,w2
+LAB_ARGS ?= --masters 3 --workers 2 --monitoring w1,w2 --registry m3 --ceph m1,m2,m3
 
 .PHONY: bootstrap lab lab-down test lint unit molecule e2e e2e-faults e2e-upgrade e2e-day2 e2e-monitoring e2e-ceph bench help
 
