@@ -6,8 +6,6 @@ the reference images equal to what the bundle manifest names."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,9 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.playbook import run_playbook
+
 REPO = Path(__file__).resolve().parents[3]
 PLAYBOOK = Path(__file__).with_name("render.yml")
-ANSIBLE_PLAYBOOK = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "ansible-playbook"
 MONS = {"c1": "10.77.90.11", "c2": "10.77.90.12", "c3": "10.77.90.13"}
 FSID = "8d6c6a1e-2f4b-4c59-9d2c-0a1b2c3d4e5f"
 KEY = "AQBz1Ttn0000000000000000000000000000000=="
@@ -49,7 +48,6 @@ def render(
             "children": {"ceph": {"hosts": dict.fromkeys(MONS)}},
         }
     }
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     snapshot = {
         "image-snapshot-controller": {
             "image": "registry.k8s.io/sig-storage/snapshot-controller:v8.4.0"
@@ -65,13 +63,7 @@ def render(
         },
         **overrides,
     }
-    (tmp_path / "extra.json").write_text(json.dumps(extra))
-    result = subprocess.run(
-        [ANSIBLE_PLAYBOOK, "-i", tmp_path / "hosts.yml", "-e", f"@{tmp_path / 'extra.json'}",
-         PLAYBOOK],
-        cwd=REPO, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    run_playbook(PLAYBOOK, tmp_path, inventory, extra)
     docs = {p.name: [d for d in yaml.safe_load_all(p.read_text()) if d] for p in out.glob("*.yml")}
     docs["client-ceph.conf"] = [{"text": (out / "client-ceph.conf").read_text()}]
     return docs

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
-import os
 import re
 import shutil
 import subprocess
@@ -16,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from tests.playbook import run_playbook
 
 REPO = Path(__file__).resolve().parents[3]
 PLAYBOOK = Path(__file__).with_name("render.yml")
-ANSIBLE_PLAYBOOK = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "ansible-playbook"
 HOSTS = {"m1": "10.77.12.11", "m2": "10.77.12.12", "m3": "10.77.12.13"}
 VIP = "10.77.12.250"
 PASSWORD = "s3cretPW"
@@ -73,7 +71,6 @@ def render(
             },
         }
     }
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     extra = {
         "render_dir": str(out),
         "airlock_api_vip": VIP,
@@ -89,13 +86,7 @@ def render(
         "_loadbalancer_check_script": str(scripts / "check_haproxy.sh"),
         **overrides,
     }
-    (tmp_path / "extra.json").write_text(json.dumps(extra))
-    result = subprocess.run(
-        [ANSIBLE_PLAYBOOK, "-i", tmp_path / "hosts.yml", "-e", f"@{tmp_path / 'extra.json'}",
-         PLAYBOOK],
-        cwd=REPO, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_playbook(PLAYBOOK, tmp_path, inventory, extra)
     # keepalived's script security wants the track script where the role puts it: root-owned
     # and not writable by others; copy the rendered one there for the config test.
     shutil.copy(out / "m1" / "check_haproxy.sh", scripts / "check_haproxy.sh")

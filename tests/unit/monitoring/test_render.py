@@ -6,8 +6,6 @@ ip and ceph_mgr_prometheus_port, over plain HTTP, and ceph.rules.yml is installe
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,9 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.playbook import run_playbook
+
 REPO = Path(__file__).resolve().parents[3]
 PLAYBOOK = Path(__file__).with_name("render.yml")
-ANSIBLE_PLAYBOOK = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "ansible-playbook"
 MONITORING = {"w1": "10.77.40.21"}
 CEPH = {"c1": "10.77.40.31", "c2": "10.77.40.32", "c3": "10.77.40.33", "c4": "10.77.40.34"}
 
@@ -37,19 +36,12 @@ def render(
         hosts |= {h: {"ip": CEPH[h], **hvars} for h, hvars in ceph.items()}
         children["ceph"] = {"hosts": dict.fromkeys(ceph), "vars": ceph_group_vars or {}}
     inventory = {"all": {"hosts": hosts, "children": children}}
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     variables = {
         "render_dir": str(tmp_path / "out"),
         "airlock_credentials_dir": str(tmp_path / "credentials"),
         **extra,
     }
-    (tmp_path / "extra.json").write_text(json.dumps(variables))
-    result = subprocess.run(
-        [ANSIBLE_PLAYBOOK, "-i", tmp_path / "hosts.yml", "-e", f"@{tmp_path / 'extra.json'}",
-         PLAYBOOK],
-        cwd=REPO, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_playbook(PLAYBOOK, tmp_path, inventory, variables)
     out = tmp_path / "out" / "w1"
     config = yaml.safe_load((out / "prometheus.yml").read_text())
     return config, json.loads((out / "rule_files.json").read_text())
