@@ -215,6 +215,44 @@ def test_pull_without_the_ca_fails_verification(
         assert "x509: certificate signed by unknown authority" in result.stderr, seen
 
 
+MIRRORED = "registry.k8s.io/airlock/probe:1"
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A registry without authentication, as the registry role's read-only mirror serves the
+    bundle's images (roles/registry/tasks/distribution/mirror.yml)."""
+    with serve(tmp_path_factory.mktemp("mirror")) as served:
+        yield served
+
+
+def test_pull_by_upstream_name_through_the_mirror(
+    runtime: Runtime, crictl: Path, mirror: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """An image referenced by its upstream name (registry.k8s.io/...) comes from the mirror,
+    which keeps it under the upstream registry's name (override_path), TLS verified with the
+    mirror's CA and no credentials, with the digest pushed: what nodes do with
+    airlock_image_source: registry (roles/registry/tasks/trust.yml)."""
+    work = tmp_path_factory.mktemp("mirrored")
+    (work / "hello").write_text("airlock mirror test\n")
+    archive = work / "probe.oci.tar"
+    layer = [oci.ImageFile(work / "hello", "/hello", 0o644)]
+    oci.write_oci_archive(oci.ImageSpec(MIRRORED, host_arch(), [layer]), archive)
+    digest = push(mirror, archive, MIRRORED)
+    entry = {
+        "host": "registry.k8s.io",
+        "server": "https://registry.k8s.io",
+        "mirrors": [f"https://{mirror.host}/v2/registry.k8s.io"],
+        "override_path": True,
+        "ca_file": str(mirror.ca),
+    }
+    with node(runtime, crictl, [entry]) as mirrored:
+        result = mirrored.pull(MIRRORED)
+        assert result.returncode == 0, _failure(result, mirrored)
+        assert mirrored.repo_digests(MIRRORED) == [f"registry.k8s.io/airlock/probe@{digest}"]
+        assert "failed to decode hosts.toml" not in mirrored.log.read_text()
+
+
 # A registry of each shape the role accepts: a private one with its CA, one whose server is
 # another URL than its name with a mirror, and a public one with a mirror.
 SHAPES: list[dict[str, Any]] = [
