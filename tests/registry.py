@@ -117,22 +117,42 @@ def _bcrypt(password: str) -> str:
 
 
 @contextlib.contextmanager
-def serve(base: Path, authenticate: bool = False) -> Iterator[Registry]:
+def serve(
+    base: Path,
+    authenticate: bool = False,
+    *,
+    readonly: bool = False,
+    storage: Path | None = None,
+    tls_from: Path | None = None,
+) -> Iterator[Registry]:
     """docker-registry on a free loopback port over TLS (its CA and files under `base`);
     with `authenticate`, htpasswd (bcrypt) authentication for USER and a random password.
+    `readonly` refuses every push (distribution's maintenance mode); `storage` is its image
+    directory (default BASE/data), so two registries can serve the same images; `tls_from`
+    is another registry's `base` whose CA and certificate it serves instead of new ones.
     Stopped on exit."""
     require_tools()
-    make_ca_and_cert(base)
+    if tls_from is None:
+        make_ca_and_cert(base)
+    else:
+        shutil.copytree(tls_from / "certs", base / "certs")
+        for name in ("server.crt", "server.key"):
+            shutil.copy2(tls_from / name, base / name)
     host = f"127.0.0.1:{free_port()}"
     config: dict = {
         "version": 0.1,
         "log": {"level": "error"},
-        "storage": {"filesystem": {"rootdirectory": str(base / "data")}},
+        "storage": {"filesystem": {"rootdirectory": str(storage or base / "data")}},
         "http": {
             "addr": host,
             "tls": {"certificate": str(base / "server.crt"), "key": str(base / "server.key")},
         },
     }
+    if readonly:
+        config["storage"]["maintenance"] = {
+            "readonly": {"enabled": True},
+            "uploadpurging": {"enabled": False},
+        }
     credentials = None
     if authenticate:
         password = secrets.token_urlsafe(16)
