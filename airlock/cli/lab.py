@@ -56,6 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "OSD on a sparse file each, monitors on an odd number of them; default none",
     )
     up.add_argument(
+        "--image-source",
+        default="import",
+        choices=["import", "registry"],
+        help="how nodes get the bundle's images: import the archives on every node (default), "
+        "or pull them from the registry hosts' read-only mirror (needs --registry)",
+    )
+    up.add_argument(
         "--kube-version",
         default=None,
         metavar="VERSION",
@@ -103,6 +110,7 @@ def _lab_up(args: argparse.Namespace) -> int:
         monitoring=tuple(h for h in args.monitoring.split(",") if h),
         registry=tuple(h for h in args.registry.split(",") if h),
         ceph=tuple(h for h in args.ceph.split(",") if h),
+        image_source=args.image_source,
     )
     changed = Lab(spec).up()
     for line in changed:

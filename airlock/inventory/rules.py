@@ -713,6 +713,37 @@ def _check_registry_hosts(ctx: Context) -> Iterator[Problem]:
 
 
 @rule(
+    "image-source",
+    "`airlock_image_source: registry` has `registry` hosts, each with `registry_impl: "
+    "distribution` (the mirror nodes pull the bundle's images from)",
+    "group registry: has no host but airlock_image_source is registry; put a host in registry "
+    "(with registry_impl: distribution) or set airlock_image_source: import",
+)
+def _check_image_source(ctx: Context) -> Iterator[Problem]:
+    if ctx.settings.get("airlock_image_source") != "registry":
+        return
+    hosts = ctx.inv.members("registry")
+    if not hosts:
+        yield Problem(
+            "group registry",
+            "has no host but airlock_image_source is registry",
+            "put a host in registry (with registry_impl: distribution) or set "
+            "airlock_image_source: import",
+            where=ctx.inv.group_where.get("registry", "") or "",
+        )
+    for host in hosts:
+        impl = ctx.inv.hosts.get(host, {}).get("registry_impl", ctx.settings.get("registry_impl"))
+        if impl != "distribution":
+            yield Problem(
+                f"host {host}",
+                f"runs registry_impl {impl} but airlock_image_source is registry",
+                "the mirror of the bundle's images runs on registry_impl: distribution only; "
+                "set it, or airlock_image_source: import",
+                where=ctx.inv.host_where.get(host, ""),
+            )
+
+
+@rule(
     "ceph-mons",
     "group `ceph` runs 1, 3 or 5 monitors (hosts without `ceph_mon: false`)",
     "group ceph: runs 2 monitors (m1, m2); run 1, 3 or 5 (set ceph_mon: false on the "

@@ -99,6 +99,8 @@ def group_vars(spec: LabSpec, key: Path, known_hosts: Path) -> dict[str, Any]:
         # nf_conntrack_max is read-only inside a container's network namespace: leave
         # it to the machine instead of letting kube-proxy fail to raise it.
         "kubernetes_proxy_conntrack_max_per_core": 0,
+        # --image-source registry: nodes pull the bundle's images from the registry's mirror.
+        **({"airlock_image_source": "registry"} if spec.image_source == "registry" else {}),
         **ceph_vars(spec),
     }
 

@@ -30,6 +30,10 @@ class LabHost:
     ip: str
 
 
+#: airlock_image_source's choices (roles/airlock/meta/argument_specs.yml).
+IMAGE_SOURCES = ("import", "registry")
+
+
 @dataclass
 class LabSpec:
     name: str = "lab"
@@ -42,6 +46,7 @@ class LabSpec:
     monitoring: tuple[str, ...] = ()  # lab hosts of the `monitoring` group
     registry: tuple[str, ...] = ()  # lab hosts of the `registry` group
     ceph: tuple[str, ...] = ()  # lab hosts of the `ceph` group (a lab-file OSD each)
+    image_source: str = "import"  # airlock_image_source: import, or registry (the mirror)
     hosts: list[LabHost] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -72,6 +77,15 @@ class LabSpec:
                         f"{flag} {','.join(chosen)}: {host} is not a host of this lab "
                         f"({', '.join(names)}); give some of them, e.g. {flag} {example}"
                     )
+        if self.image_source not in IMAGE_SOURCES:
+            raise AirlockError(
+                f"--image-source {self.image_source}: give one of {', '.join(IMAGE_SOURCES)}"
+            )
+        if self.image_source == "registry" and not self.registry:
+            raise AirlockError(
+                "--image-source registry: nodes would pull from the registry's mirror, but the "
+                "lab has no registry host; add one, e.g. --registry m3"
+            )
         if self.inventory_dir is None:
             self.inventory_dir = (
                 project_root() / "inventories" / "lab"

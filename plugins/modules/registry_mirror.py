@@ -35,20 +35,20 @@ version_added: "0.2.0"
 description:
   - Reads each archive's C(index.json) (image reference and manifest digest, as
     M(airlock.cluster.containerd_image) does) and asks O(registry) for the manifest the
-    mirror keeps it under: C(registry.k8s.io/pause:3.10.2) is repository
-    C(registry.k8s.io/pause), tag C(3.10.2). The request is anonymous, over HTTPS verified
+    mirror keeps it under (C(registry.k8s.io/pause:3.10.2) is repository
+    C(registry.k8s.io/pause), tag C(3.10.2)). The request is anonymous, over HTTPS verified
     with O(ca_path); an image is present when the registry answers its tag with the
     archive's digest.
   - With O(push), each missing image is copied with C(skopeo copy --preserve-digests) from
     the archive to O(push_registry) (TLS verified with O(ca_path), the credentials in a 0600
     auth file that is removed afterwards, never on a command line), then looked up again on
-    O(registry): a push the serving registry does not show fails the module. Without
+    O(registry); a push the serving registry does not show fails the module. Without
     O(push) the module only reports.
   - The registry role runs it against its read-only, anonymous mirror (O(registry)) and a
     loader instance on the same storage that accepts pushes with the admin's password
     (O(push_registry)), started only while something is missing.
   - An image from a registry outside O(upstreams), or a reference without a tag, fails the
-    module before anything is pushed: nodes are told to use the mirror for O(upstreams)
+    module before anything is pushed; nodes are told to use the mirror for O(upstreams)
     only.
   - Exercised on Debian's docker-registry 2.8 and skopeo 1.9 (tests/integration/registry,
     the lab's e2e); the archives are the ones airlock's bundle builds (one image each).

@@ -525,6 +525,22 @@ CASES: list[tuple[str, Edit, list[str]]] = [
         ],
     ),
     (
+        "image source registry without registry hosts",
+        setting("airlock_image_source", "registry"),
+        [
+            "group registry: has no host but airlock_image_source is registry",
+            "or set airlock_image_source: import",
+        ],
+    ),
+    (
+        "image source registry with harbor",
+        both(
+            setting("airlock_image_source", "registry"),
+            replace(HOSTS, "registry:\n      hosts: {}", "registry:\n      hosts: {reg1: {}}"),
+        ),
+        ["host reg1: runs registry_impl harbor but airlock_image_source is registry"],
+    ),
+    (
         "two ceph monitors",
         replace(HOSTS, "ceph:\n      hosts: {}", "ceph:\n      hosts: {node1: {}, node2: {}}"),
         ["group ceph: runs 2 monitors (node1, node2)", "run 1, 3 or 5"],

@@ -144,6 +144,8 @@ HOST_PACKAGES = (
     "ceph-mgr",
     "ceph-osd",
     "ceph-common",
+    # roles/registry's mirror of the bundle's images (airlock_image_source: registry)
+    "skopeo",
 )
 # Userland the kube-proxy and flannel images need besides their own binary.
 NET_IMAGE_PACKAGES = ("iptables", "conntrack")

@@ -4,7 +4,7 @@
 Two layers of fixed content (about 1 MiB in all, so a push uploads real blobs), written by
 airlock/lab/bundle/oci.py: byte-for-byte the same every time, so the digest is stable.
 
-    probe_image.py --out DIR/probe.oci.tar
+    probe_image.py --out DIR/probe.oci.tar [--ref REFERENCE]
 """
 
 from __future__ import annotations
@@ -20,7 +20,11 @@ from airlock.lab.bundle import oci
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True, help="the OCI archive to write")
-    out = parser.parse_args().out
+    parser.add_argument(
+        "--ref", default="registry.mol.test/airlock/probe:1", help="the image's reference"
+    )
+    args = parser.parse_args()
+    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         small, big = Path(tmp) / "hello", Path(tmp) / "data"
@@ -32,7 +36,7 @@ def main() -> None:
             chunks.append(block)
         big.write_bytes(b"".join(chunks))
         spec = oci.ImageSpec(
-            "registry.mol.test/airlock/probe:1",
+            args.ref,
             "amd64",
             [[oci.ImageFile(small, "/hello", 0o644)], [oci.ImageFile(big, "/data", 0o644)]],
         )
