@@ -1,6 +1,7 @@
 """`make e2e-mirror`: a whole cluster whose nodes pull the bundle's images from the registry.
 
-An --internal lab (one control plane, two workers, the registry on w2) with
+An --internal lab (one control plane, two workers, the registry on w2, the monitoring stack
+on w1, whose kube-state-metrics runs from a bundle image) with
 `airlock_image_source: registry` (`airlock lab up --image-source registry`) gets the
 platform from the lab bundle with `airlock deploy`. Only w2 fetches the bundle's image
 archives; its registry role keeps them in a read-only, anonymous mirror, and every node's
@@ -10,6 +11,8 @@ containerd pulls registry.k8s.io/..., ghcr.io/... through it by their own names.
 - no node but the registry host holds an image archive; none imported anything;
 - w1's images carry the bundle archives' digests, and none is pinned (the kubelet may
   remove one: the mirror gives it back);
+- kube-state-metrics (the monitoring stage named its image from the registry host's artifact
+  map: the nodes have none) runs from the bundle's image;
 - a pod on w1 with a bundle image w1 never had starts with no credentials and no pull
   secret: containerd pulls it from the mirror on demand;
 - the mirror answers without credentials over TLS verified with the cluster CA, with the
@@ -48,8 +51,9 @@ REGISTRY_HOST = "w2"
 NODES = ("m1", "w1", "w2")
 KUBECTL = ("kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf")
 MIRROR_PORT = 5001
-# A bundle image no pod of a cluster without the monitoring stack runs.
-ON_DEMAND = "registry.k8s.io/kube-state-metrics/kube-state-metrics"
+# A bundle image no pod of a cluster without Ceph runs.
+ON_DEMAND = "registry.k8s.io/sig-storage/snapshot-controller"
+KSM = "registry.k8s.io/kube-state-metrics/kube-state-metrics"
 
 
 def _exec(host: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -107,7 +111,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     assert built.returncode == 0, built.stdout[-4000:] + built.stderr
     up = (
         "--internal", "--masters", "1", "--workers", "2",
-        "--registry", REGISTRY_HOST, "--image-source", "registry",
+        "--registry", REGISTRY_HOST, "--image-source", "registry", "--monitoring", "w1",
     )  # fmt: skip
     kept = ROOT / ".airlock" / "labs" / LAB / "inventory"
     hosts = (
@@ -193,6 +197,20 @@ def test_nodes_run_the_bundles_images_with_their_digests(lab: Lab) -> None:
         assert _repo_digests("w1", ref) == [f"{name}@{lab.digests[ref]}"], ref
 
 
+def test_kube_state_metrics_runs_from_the_bundles_image(lab: Lab) -> None:
+    [ref] = [r for r in lab.digests if r.startswith(KSM + ":")]
+    pods = json.loads(
+        _kubectl(
+            "get", "pods", "-A", "-l", "app.kubernetes.io/name=kube-state-metrics", "-o", "json"
+        ).stdout
+    )["items"]
+    assert pods, "no kube-state-metrics pod"
+    for pod in pods:
+        [status] = pod["status"]["containerStatuses"]
+        assert status["ready"], status
+        assert status["imageID"].endswith(lab.digests[ref]), (status["imageID"], lab.digests[ref])
+
+
 def test_a_pod_pulls_a_bundle_image_on_demand_without_credentials(lab: Lab) -> None:
     [ref] = [r for r in lab.digests if r.startswith(ON_DEMAND + ":")]
     before = _exec("w1", "crictl", "inspecti", ref, check=False)
@@ -205,7 +223,7 @@ def test_a_pod_pulls_a_bundle_image_on_demand_without_credentials(lab: Lab) -> N
             "nodeName": "w1",
             "restartPolicy": "Never",
             "containers": [
-                {"name": "ksm", "image": ref, "command": ["/kube-state-metrics", "--version"]}
+                {"name": "probe", "image": ref, "command": ["/snapshot-controller", "--version"]}
             ],
         },
     }
