@@ -304,3 +304,45 @@ def test_preflight_refuses_harbor_without_the_bundles_artifacts(
     assert "registry_impl: distribution" in message and "\n" not in message
     assert stats["m1"]["changed"] == 0
     assert not (tmp_path / "credentials" / "registry").exists()
+
+
+def test_reset_removes_harbor_and_its_files_and_then_has_nothing_to_do(tmp_path: Path) -> None:
+    """tasks/harbor/reset.yml under a temporary root: every file of an install goes (the unit
+    is absent here, so nothing is stopped; Docker's packages are left out: this machine's
+    apt is not the test's)."""
+    root = tmp_path / "root"
+    paths = {
+        "_registry_harbor_unit_file": str(root / "etc/systemd/system/harbor.service.absent"),
+        "_registry_harbor_log_dir": str(root / "var/log/harbor"),
+        "_registry_harbor_compose_plugin": str(
+            root / "usr/local/lib/docker/cli-plugins/docker-compose"
+        ),
+        "_registry_harbor_docker_dir": str(root / "var/lib/docker"),
+        "registry_harbor_packages": [],
+    }
+    made = [
+        root / "opt/harbor/harbor.yml",
+        root / "etc/harbor/tls/registry.key",
+        root / "var/lib/harbor/database/pg",
+        root / "var/log/harbor/core.log",
+        root / "usr/local/lib/docker/cli-plugins/docker-compose",
+        root / "var/lib/docker/image/overlay2/repositories.json",
+    ]
+    for path in made:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    code, failures, _, stats = run_tasks(tmp_path, ["harbor/reset"], **paths)
+    assert code == 0 and not failures, failures
+    left = [p for p in made if p.exists()]
+    assert left == [], left
+    for directory in (
+        "opt/harbor",
+        "etc/harbor",
+        "var/lib/harbor",
+        "var/log/harbor",
+        "var/lib/docker",
+    ):
+        assert not (root / directory).exists(), directory
+    assert stats["changed"] > 0
+    code, failures, _, stats = run_tasks(tmp_path, ["harbor/reset"], **paths)
+    assert code == 0 and stats["changed"] == 0, (failures, stats)
