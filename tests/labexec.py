@@ -11,6 +11,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import ROOT
@@ -56,3 +57,13 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = 300, every: f
             return last
         time.sleep(every)
     raise AssertionError(f"{what}: not seen within {timeout:.0f}s (last: {last!r})")
+
+
+def newest_deploy(lab: str) -> Path:
+    """The run directory (.airlock/runs/*-site) of the newest deploy on lab `lab`."""
+    runs = sorted((ROOT / ".airlock" / "runs").glob("*-site"), key=lambda p: p.name)
+    for run in reversed(runs):
+        events = run / "events.jsonl"
+        if events.is_file() and f"labs/{lab}/inventory" in events.read_text(errors="replace"):
+            return run
+    raise AssertionError(f"no deploy run of lab {lab} in .airlock/runs")

@@ -43,7 +43,7 @@ import yaml
 
 from tests.conftest import ROOT, lab_hosts, run_airlock
 from tests.faults.test_interrupted_deploy import _changed_tasks
-from tests.labexec import lab_exec, wait_for
+from tests.labexec import lab_exec, newest_deploy, wait_for
 
 LAB = "mirror"
 SUBNET = "10.77.21.0/24"
@@ -80,15 +80,6 @@ def _bundle_digests(bundle: Path) -> dict[str, str]:
             for desc in index["manifests"]:
                 digests[desc["annotations"]["io.containerd.image.name"]] = desc["digest"]
     return digests
-
-
-def _newest_deploy() -> Path:
-    runs = sorted((ROOT / ".airlock" / "runs").glob("*-site"), key=lambda p: p.name)
-    for run in reversed(runs):
-        events = run / "events.jsonl"
-        if events.is_file() and f"labs/{LAB}/inventory" in events.read_text(errors="replace"):
-            return run
-    raise AssertionError(f"no deploy run of lab {LAB} in .airlock/runs")
 
 
 @dataclass
@@ -277,4 +268,4 @@ def test_the_mirror_is_anonymous_verified_and_read_only(lab: Lab, tmp_path: Path
 def test_a_second_deploy_changes_nothing(lab: Lab) -> None:
     again = run_airlock("deploy", "-i", str(lab.inventory), timeout=3600)
     assert again.returncode == 0, again.stdout[-6000:] + again.stderr
-    assert _changed_tasks(_newest_deploy()) == []
+    assert _changed_tasks(newest_deploy(LAB)) == []

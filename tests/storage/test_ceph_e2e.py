@@ -39,6 +39,7 @@ import pytest
 
 from tests.conftest import ROOT, lab_hosts, run_airlock
 from tests.faults.test_interrupted_deploy import _changed_tasks
+from tests.labexec import newest_deploy
 
 LAB = "ceph"
 SUBNET = "10.77.19.0/24"
@@ -109,15 +110,6 @@ def _kubectl(
     *argv: str, check: bool = True, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     return _exec(CLIENT_HOST, *KUBECTL, *argv, check=check, stdin=stdin)
-
-
-def _newest_deploy() -> Path:
-    runs = sorted((ROOT / ".airlock" / "runs").glob("*-site"), key=lambda p: p.name)
-    for run in reversed(runs):
-        events = run / "events.jsonl"
-        if events.is_file() and f"labs/{LAB}/inventory" in events.read_text(errors="replace"):
-            return run
-    raise AssertionError(f"no deploy run of lab {LAB} in .airlock/runs")
 
 
 @dataclass
@@ -211,7 +203,7 @@ def test_a_second_deploy_changes_nothing(lab: Lab) -> None:
     deploy = run_airlock("deploy", "-i", str(lab.inventory), timeout=3600)
     assert deploy.returncode == 0, deploy.stdout[-6000:] + deploy.stderr
     print(f"\nno-op re-deploy with Ceph: {time.monotonic() - started:.0f}s")
-    changed = _changed_tasks(_newest_deploy())
+    changed = _changed_tasks(newest_deploy(LAB))
     assert changed == [], f"a second deploy changed: {changed}"
 
 
