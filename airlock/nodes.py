@@ -176,6 +176,20 @@ def _remove_group_problems(inv: Inventory, hosts: list[str]) -> list[Problem]:
     lbs = inv.members("lb")
     if inv.settings.get("airlock_api_vip") and lbs and not [h for h in lbs if h not in hosts]:
         problems.append(Problem(where, "removing them leaves no load balancer", "keep one"))
+    registries = inv.members("registry")
+    if (
+        inv.settings.get("airlock_image_source") == "registry"
+        and registries
+        and not [h for h in registries if h not in hosts]
+    ):
+        problems.append(
+            Problem(
+                where,
+                "removing them leaves no registry host, and airlock_image_source is registry: "
+                "nodes could not pull the bundle's images",
+                "keep one, or set airlock_image_source: import and deploy before removing it",
+            )
+        )
     leaving = [h for h in hosts if h in inv.members("etcd")]
     if len(leaving) > 1:
         problems.append(

@@ -90,6 +90,24 @@ def test_a_ceph_host_is_neither_removed_nor_reset_before_it_is_drained(tmp_path:
     assert reset_problems(inv, ["w2"]) == []
 
 
+def test_the_last_registry_host_stays_while_nodes_pull_from_its_mirror(tmp_path: Path) -> None:
+    from tests.inventory_factory import base
+
+    hosts, group_vars = base()
+    hosts["all"]["children"]["registry"] = {"hosts": {"w2": None}}
+    mirrored = load_inventory(
+        write_inventory(
+            tmp_path / "mirror", hosts, {**group_vars, "airlock_image_source": "registry"}
+        )
+    )
+    plan, problems = remove_plan(mirrored, ["w2"], dead=False)
+    assert plan is None
+    assert "leaves no registry host, and airlock_image_source is registry" in str(problems[0])
+    # Importing images, the registry host leaves like any worker.
+    imported = load_inventory(write_inventory(tmp_path / "import", hosts, group_vars))
+    assert remove_plan(imported, ["w2"], dead=False)[1] == []
+
+
 def test_the_cli_asks_for_confirmation_then_names_the_problem(tmp_path: Path) -> None:
     inventory = write_inventory(tmp_path / "inv")
     unconfirmed = run_airlock("node", "remove", "-i", str(inventory), "w2")
