@@ -39,7 +39,7 @@ import pytest
 
 from tests.conftest import ROOT, lab_hosts, run_airlock
 from tests.faults.test_interrupted_deploy import _changed_tasks
-from tests.labexec import newest_deploy
+from tests.labexec import lab_exec, newest_deploy, podman_env, wait_for
 
 LAB = "ceph"
 SUBNET = "10.77.19.0/24"
@@ -65,35 +65,17 @@ DATA = f"kubernetes/e2e-data-{RUN}"
 def _exec(
     host: str, *argv: str, check: bool = True, stdin: str | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, CONTAINERS_CONF=str(ROOT / ".airlock" / "containers.conf"))
-    proc = subprocess.run(
-        ["podman", "exec", "-i", f"airlock-{LAB}-{host}", *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        timeout=timeout,
-        check=False,
-    )
-    if check:
-        assert proc.returncode == 0, f"{host}: {' '.join(argv)}: {proc.stderr or proc.stdout}"
-    return proc
+    return lab_exec(LAB, host, *argv, check=check, stdin=stdin, timeout=timeout)
 
 
 def _podman(*argv: str) -> None:
-    env = dict(os.environ, CONTAINERS_CONF=str(ROOT / ".airlock" / "containers.conf"))
-    subprocess.run(["podman", *argv], check=True, env=env, capture_output=True, timeout=120)
+    subprocess.run(
+        ["podman", *argv], check=True, env=podman_env(), capture_output=True, timeout=120
+    )
 
 
 def _wait(what: str, probe: Callable[[], Any], timeout: float = 300, every: float = 5) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"{what}: not seen within {timeout:.0f}s (last: {last!r})")
+    return wait_for(what, probe, timeout=timeout, every=every)
 
 
 def _ceph(*argv: str, host: str = "w1") -> dict[str, Any]:
