@@ -12,6 +12,9 @@ of its own module (`<cache>/gomod/<slug>-<version>/src`), so the module's go.mod
 replaces and excludes, is the main module. Its `prepare` step (if any: Prometheus' web UI,
 airlock.lab.bundle.webui) runs once on that copy before the first build that needs it.
 
+A `test_binary` target is compiled with `go test -c` (Kubernetes' e2e.test, for the
+conformance run: airlock.lab.conformance).
+
 Builds are static (CGO_ENABLED=0), niced, one package at a time (`-p 1`, GOMAXPROCS=1):
 the build machine is shared. Outputs are cached under `<cache>/bin/<arch>/<version>/`.
 """
@@ -50,6 +53,8 @@ class GoTarget:
     in_module: bool = False
     # Run once on that copy before building (src dir, cache dir); named for its marker file.
     prepare: tuple[str, Callable[[Path, Path], None]] | None = None
+    # A test binary (`go test -c`: the package's tests, e.g. Kubernetes' e2e.test).
+    test_binary: bool = False
 
 
 def kube_ldflags(version: str) -> tuple[str, ...]:
@@ -98,7 +103,7 @@ def build(target: GoTarget, arch: str, cache: Path, log: Path | None = None) -> 
         "-n",
         "19",
         "go",
-        "build",
+        *(("test", "-c") if target.test_binary else ("build",)),
         "-p",
         "1",
         "-trimpath",

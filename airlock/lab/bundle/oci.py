@@ -47,6 +47,7 @@ class ImageSpec:
     cmd: Sequence[str] = ()
     env: Sequence[str] = field(default=(f"PATH={DEFAULT_PATH}",))
     tree_layers: Sequence[Path] = ()  # directories whose whole content becomes a layer
+    user: str = ""  # the image's USER ("" runs as root)
 
 
 def write_oci_archive(spec: ImageSpec, output: Path) -> str:
@@ -65,6 +66,7 @@ def write_oci_archive(spec: ImageSpec, output: Path) -> str:
             "Entrypoint": list(spec.entrypoint) or None,
             "Cmd": list(spec.cmd) or None,
             "WorkingDir": "/",
+            **({"User": spec.user} if spec.user else {}),
         },
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": [{"created_by": "airlock bundle build --profile lab"}],
