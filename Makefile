@@ -83,7 +83,7 @@ e2e-day2: bootstrap
 
 # The upstream Kubernetes conformance suite (every [Conformance] spec of the lab bundle's
 # release) on a fresh --internal 1+2 lab: e2e.test, ginkgo and the test images built here
-# (Go modules, Debian's archive, busybox from source) and imported on the nodes; failures
+# (Go modules, Debian's archive, busybox from source) and served by the registry's mirror; failures
 # classified by tests/conformance/known.yml, the summary and the JUnit report in
 # .airlock/artifacts/conformance/. Hours on 2 cores; AIRLOCK_CONFORMANCE_FOCUS narrows it.
 conformance: bootstrap

@@ -3,11 +3,14 @@ installed on the lab.
 
 e2e.test and ginkgo of the lab bundle's Kubernetes release, and the test images the
 `[Conformance]` specs run, are built here (airlock.lab.conformance.build: Go modules,
-Debian's archive, busybox from source) and imported on every node under the names the
-suite pulls, so no spec reaches a registry. A fresh --internal lab (one control plane, two
-workers) gets the platform from the lab bundle with `airlock deploy`; ginkgo then runs the
-specs on the control plane host against the API server, in parallel (`[Serial]` specs run
-last on one process, as ginkgo orders them), and writes a JUnit report.
+Debian's archive, busybox from source). A fresh --internal lab (one control plane, two
+workers, the registry on w2 with `airlock_image_source: registry`) gets the platform from
+the lab bundle with `airlock deploy`; the test images are pushed into the registry's
+read-only mirror under the names the suite pulls (registry.k8s.io/e2e-test-images/...), so
+every node pulls them as it pulls the bundle's images, with imagePullPolicy Always too.
+ginkgo then runs the specs on the control plane host against the API server, one SIG at a
+time, in parallel (`[Serial]` specs run last on one process, as ginkgo orders them), and
+writes a JUnit report per part.
 
 Every failure is classified by tests/conformance/known.yml (cluster defect, lab limit, test
 image gap, each with its reason); the test fails on a failure no entry explains. The
@@ -21,7 +24,9 @@ AIRLOCK_E2E_KEEP=1 keeps the lab, AIRLOCK_E2E_REUSE=1 runs on a kept one.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -31,15 +36,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from airlock.lab.conformance import build, report
 from tests.conftest import ROOT, lab_hosts, run_airlock
-from tests.labexec import lab_exec, podman_env
+from tests.labexec import lab_exec, podman_env, wait_for
 
 LAB = "conformance"
 SUBNET = "10.77.22.0/24"
-NODES = ("m1", "w1", "w2")
 RUNNER = "m1"
+# The registry host: its read-only mirror serves the bundle's images and the test images
+# (airlock_image_source registry), filled through the loader (registry_mirror_port + 1).
+REGISTRY_HOST = "w2"
+MIRROR_PORT = 5001
+LOADER_PORT = MIRROR_PORT + 1
+LOADER_UNIT = "airlock-registry-mirror-load"
+AUTHFILE = "/root/.airlock-conformance-auth.json"
 WORKDIR = "/var/lib/airlock-conformance"
 ARTIFACTS = ROOT / ".airlock" / "artifacts" / "conformance"
 KNOWN = Path(__file__).with_name("known.yml")
@@ -84,6 +96,7 @@ def lab(built: build.Built) -> Iterator[Path]:
         if os.environ.get("AIRLOCK_E2E_REUSE") == "1" and kept.is_dir()
         else lab_hosts(
             LAB, "--internal", "--masters", "1", "--workers", "2", "--subnet", SUBNET,
+            "--registry", REGISTRY_HOST, "--image-source", "registry",
             timeout=1800, keep=keep,
         )
     )  # fmt: skip
@@ -94,18 +107,58 @@ def lab(built: build.Built) -> Iterator[Path]:
         yield inventory
 
 
-def _import_images(built: build.Built) -> None:
-    """Every test image into every node's containerd (namespace k8s.io), by its name."""
-    for host in NODES:
+def _serve_images(built: build.Built, inventory: Path) -> None:
+    """Every test image into the registry host's mirror under its own name, digest kept,
+    through the loader (the mirror's writable twin, which the registry role also runs only
+    while it pushes); the nodes then pull them from the mirror as they pull the bundle's,
+    imagePullPolicy Always included."""
+    hosts = yaml.safe_load((inventory / "hosts.yml").read_text())
+    ip = next(
+        str(group["hosts"][REGISTRY_HOST]["ip"])
+        for group in _groups(hosts)
+        if REGISTRY_HOST in (group.get("hosts") or {})
+    )
+    password = (inventory / ".credentials" / "registry" / "admin.password").read_text().strip()
+    token = base64.b64encode(f"admin:{password}".encode()).decode()
+    auth = json.dumps({"auths": {f"{ip}:{LOADER_PORT}": {"auth": token}}})
+    lab_exec(LAB, REGISTRY_HOST, "install", "-m", "0600", "/dev/stdin", AUTHFILE, stdin=auth)
+    lab_exec(LAB, REGISTRY_HOST, "systemctl", "start", LOADER_UNIT)
+    try:
+        wait_for(
+            "the mirror's loader answering over verified TLS",
+            lambda: lab_exec(
+                LAB, REGISTRY_HOST, "curl", "-sf", "-o", "/dev/null", f"https://{ip}:{LOADER_PORT}/",
+                check=False,
+            ).returncode == 0,
+            timeout=60,
+            every=2,
+        )  # fmt: skip
         for reference, archive in built.archives.items():
-            _copy_in(host, archive, "/tmp/conformance-image.oci.tar")
+            _copy_in(REGISTRY_HOST, archive, "/tmp/conformance-image.oci.tar")
             lab_exec(
-                LAB, host, "ctr", "-n", "k8s.io", "images", "import",
-                "--platform", "linux/amd64", "/tmp/conformance-image.oci.tar",
+                LAB, REGISTRY_HOST, "skopeo", "copy", "--quiet", "--preserve-digests",
+                "--dest-authfile", AUTHFILE, "oci-archive:/tmp/conformance-image.oci.tar",
+                f"docker://{ip}:{LOADER_PORT}/{reference}",
+                timeout=600,
             )  # fmt: skip
-            lab_exec(LAB, host, "rm", "-f", "/tmp/conformance-image.oci.tar")
-            listed = lab_exec(LAB, host, "ctr", "-n", "k8s.io", "images", "ls", "-q").stdout
-            assert reference in listed.split(), f"{host}: {reference} not imported"
+        for reference in built.archives:
+            name, tag = reference.split("/", 1)[1].rsplit(":", 1)
+            url = f"https://{ip}:{MIRROR_PORT}/v2/{reference.split('/')[0]}/{name}/manifests/{tag}"
+            served = lab_exec(
+                LAB, REGISTRY_HOST, "curl", "-sf", "-o", "/dev/null", "-H",
+                "Accept: application/vnd.oci.image.manifest.v1+json", url, check=False,
+            )  # fmt: skip
+            assert served.returncode == 0, f"the mirror does not serve {reference} ({url})"
+    finally:
+        lab_exec(LAB, REGISTRY_HOST, "systemctl", "stop", LOADER_UNIT, check=False)
+        lab_exec(LAB, REGISTRY_HOST, "rm", "-f", AUTHFILE, "/tmp/conformance-image.oci.tar")
+
+
+def _groups(node: object) -> Iterator[dict]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _groups(value)
 
 
 def _parts() -> list[tuple[str, str, str]]:
@@ -162,7 +215,7 @@ def test_the_images_are_the_ones_the_suite_names(built: build.Built) -> None:
 
 
 def test_conformance(built: build.Built, lab: Path) -> None:
-    _import_images(built)
+    _serve_images(built, lab)
     for program in ("e2e.test", "ginkgo"):
         _copy_in(RUNNER, built.programs[program], f"/usr/local/bin/{program}")
     lab_exec(LAB, RUNNER, "mkdir", "-p", WORKDIR)
