@@ -27,6 +27,7 @@ from airlock.cli import (
     bundle,
     certs,
     check,
+    collection,
     deploy,
     lab,
     monitoring,
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitoring.register(sub)
     lab.register(sub)
     bundle.register(sub)
+    collection.register(sub)
     version.register(sub)
     return parser
 

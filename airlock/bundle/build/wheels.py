@@ -7,7 +7,10 @@ On the air-gapped deploy machine:
 
 The dependency wheels are cached by the hash of requirements.lock and pyproject.toml;
 airlock's own wheel by the hash of its sources; so a rebuild with no change runs no pip.
-The project tree (roles, playbooks: what ansible runs) goes in as airlock-project.tar.gz.
+The project tree (roles, playbooks: what ansible runs) goes in as airlock-project.tar.gz,
+and the collection airlock.cluster as `collections/airlock-cluster-VERSION.tar.gz` (for
+`ansible-galaxy collection install --offline`, AWX and execution environments); both
+follow the commit, as airlock's wheel does.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from airlock.errors import CommandError
 
 
 def wheel_members(cache_dir: Path, dry_run: bool = False) -> list[Member]:
-    """Members `wheels/*.whl` and `airlock-project.tar.gz`, built or taken from the cache."""
+    """Members `wheels/*.whl`, `airlock-project.tar.gz` and the collection tarball, built
+    or taken from the cache."""
+    from airlock import collection
     from airlock.paths import project_root
 
     root = project_root()
@@ -49,12 +54,16 @@ def wheel_members(cache_dir: Path, dry_run: bool = False) -> list[Member]:
     if not own.is_dir():
         _pip(["wheel", "--quiet", "--no-deps", "-w", str(_fresh(own)), str(root)], own)
         _git_archive(root, own / "airlock-project.tar.gz")
+    tarball = own / collection.tarball_name()
+    if not tarball.is_file():
+        collection.build(root, own)
     files = {p.name: p for p in sorted(deps.glob("*.whl")) if not p.name.startswith("airlock-")}
     files.update({p.name: p for p in own.glob("*.whl")})
     members = [_member(f"wheels/{name}", path) for name, path in sorted(files.items())]
     project = own / "airlock-project.tar.gz"
     if project.is_file():
         members.append(_member("airlock-project.tar.gz", project))
+    members.append(_member(f"collections/{tarball.name}", tarball))
     return members
 
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+from airlock import __version__
 from airlock.bundle.build.archive import Member, write_bundle
 from airlock.bundle.build.wheels import wheel_members
 from airlock.paths import state_dir
@@ -17,6 +18,7 @@ def test_pip_install_no_index_from_bundle_wheels(tmp_path):
     names = {m.arcname for m in members}
     assert any(n.startswith("wheels/airlock-") for n in names)
     assert any(n.startswith("wheels/ansible_core-") for n in names)
+    assert f"collections/airlock-cluster-{__version__}.tar.gz" in names
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     for m in members:
