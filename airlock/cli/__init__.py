@@ -32,6 +32,7 @@ from airlock.cli import (
     lab,
     monitoring,
     node,
+    status,
     upgrade,
     version,
 )
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     check.register(sub)
+    status.register(sub)
     deploy.register(sub)
     upgrade.register(sub)
     certs.register(sub)
