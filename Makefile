@@ -23,10 +23,18 @@ bootstrap:
 	@scripts/bootstrap
 
 lab: bootstrap
+	@test -d .airlock/cache/lab/bin || echo "make lab: the first lab bundle build compiles Kubernetes, etcd, containerd, the monitoring stack and more from their Go modules: 35-50 minutes on a 2-core machine (later builds reuse them: about a minute); then the hosts and the deploy, 10-15 minutes"
 	airlock bundle build --profile lab
 	airlock lab up $(LAB_ARGS)
 	airlock check -i inventories/lab
 	airlock deploy -i inventories/lab
+	@echo
+	@echo "The cluster is up. From this directory:"
+	@echo "  .venv/bin/airlock status -i inventories/lab           # nodes, etcd, the VIP, certificates, services"
+	@echo "  .venv/bin/airlock kubectl -i inventories/lab get pods -A   # the bundle's kubectl, as admin"
+	@echo "  eval \"\$$(.venv/bin/airlock kubectl -i inventories/lab --path)\"   # KUBECONFIG and kubectl in this shell"
+	@echo "  .venv/bin/airlock monitoring open -i inventories/lab  # Prometheus and Alertmanager"
+	@echo "  make lab-down                                         # remove the lab"
 
 lab-down: bootstrap
 	airlock lab down

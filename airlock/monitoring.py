@@ -9,7 +9,6 @@ setting's name.
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,7 @@ from typing import Any
 from airlock.errors import AirlockError
 from airlock.inventory.load import load_inventory
 from airlock.inventory.specs import known_settings
-
-_SIMPLE_REF = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+from airlock.inventory.values import setting
 
 
 @dataclass(frozen=True)
@@ -61,24 +59,7 @@ class Access:
 
 
 def _value(name: str, host_vars: dict[str, Any], base: dict[str, Any], where: str) -> str:
-    """`name` for one host: its inventory value, else the role default, with simple
-    `{{ var }}` references resolved the same way."""
-    raw = host_vars.get(name, base.get(name))
-    if raw is None:
-        raise AirlockError(f"{where}: {name} has no value; set it in the inventory")
-    text = str(raw)
-    for _ in range(5):
-        match = _SIMPLE_REF.search(text)
-        if not match:
-            break
-        inner = _value(match.group(1), host_vars, base, where)
-        text = text[: match.start()] + inner + text[match.end() :]
-    if "{{" in text or "{%" in text:
-        raise AirlockError(
-            f"{where}: {name} is {raw!r}, which only Ansible can template; set it to a plain "
-            "value in the inventory to use `airlock monitoring open`"
-        )
-    return text
+    return setting(name, host_vars, base, where, "airlock monitoring open")
 
 
 def access(inventory: Path) -> Access:

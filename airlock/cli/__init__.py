@@ -29,6 +29,7 @@ from airlock.cli import (
     check,
     collection,
     deploy,
+    kubectl,
     lab,
     monitoring,
     node,
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     check.register(sub)
     status.register(sub)
+    kubectl.register(sub)
     deploy.register(sub)
     upgrade.register(sub)
     certs.register(sub)

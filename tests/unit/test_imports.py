@@ -27,6 +27,7 @@ LAYERS = {
     "airlock.lab": 5,
     "airlock.check": 4,
     "airlock.upgrade": 1,  # reads a bundle, renders a plan: errors only
+    "airlock.kubectl": 4,  # the bundle's kubectl for an inventory: reads the inventory
     "airlock.status": 0,  # turns status.yml's events into the status: no airlock imports
     "airlock.collection": 1,  # builds the collection tarball: errors and the version only
     "airlock.certs": 0,  # turns run events into the certificate table: no airlock imports
