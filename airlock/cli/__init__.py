@@ -29,6 +29,7 @@ from airlock.cli import (
     check,
     collection,
     deploy,
+    ee,
     kubectl,
     lab,
     monitoring,
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab.register(sub)
     bundle.register(sub)
     collection.register(sub)
+    ee.register(sub)
     version.register(sub)
     return parser
 

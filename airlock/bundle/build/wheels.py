@@ -1,4 +1,5 @@
-"""airlock's own wheels (and its Python dependencies) for the bundle.
+"""airlock's own wheels (and its Python dependencies) for the bundle, with what the
+execution environment's build installs besides them (the `ee` extra: airlock/lab/ee.py).
 
 On the air-gapped deploy machine:
 
@@ -47,7 +48,7 @@ def wheel_members(cache_dir: Path, dry_run: bool = False) -> list[Member]:
                 str(_fresh(deps)),
                 "-c",
                 str(root / "requirements.lock"),
-                str(root),
+                f"{root}[ee]",
             ],
             deps,
         )
