@@ -38,6 +38,7 @@ CONNECTION_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 
 _TIMEOUT_ERRNO = 110
 _DENIED_ERRNO = 13
+_NOT_FOUND_ERRNO = 2
 
 
 class CephError(Exception):
@@ -127,6 +128,15 @@ class Connection:
             return (
                 f"{command}: no keyring for {self.user} (Ceph looked in "
                 f"{failure.keyring_paths}); set keyring to the keyring file of {self.user}"
+            )
+        # Ceph logs the keyring it did not find from its log thread, which a short-lived
+        # `ceph` may exit before flushing (seen on a loaded machine): without that line, no
+        # keyring given and ENOENT while connecting is the same cause.
+        if failure.errno == _NOT_FOUND_ERRNO and not self.keyring and "connecting" in text:
+            return (
+                f"{command}: no keyring for {self.user} (Ceph looked in the conf's keyring "
+                f"setting and its default places, /etc/ceph/{self.cluster}.{self.user}.keyring "
+                f"first); set keyring to the keyring file of {self.user}"
             )
         if failure.errno == _DENIED_ERRNO:
             return f"{command}: (13) Permission denied as {self.user} ({text}); {self.admin_hint()}"

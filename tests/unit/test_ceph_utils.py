@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.airlock.cluster.plugins.module_utils.ceph import (
+    Failure,
     Pool,
     PoolWish,
     caps_args,
@@ -129,3 +130,27 @@ def test_caps_args_in_ceph_order() -> None:
         "osd",
         "profile rbd pool=k",
     ]
+
+
+@pytest.mark.parametrize(
+    ("keyring", "failure", "starts"),
+    [
+        # Ceph's own line about the keyring it looked for.
+        (None, Failure(2, "RADOS object not found (error connecting to the cluster)",
+                       "/etc/ceph/ceph.client.nobody.keyring"),
+         "ceph osd pool ls: no keyring for client.nobody (Ceph looked in /etc/ceph/ceph.client"),
+        # The same failure when ceph exited before its log thread printed that line.
+        (None, Failure(2, "RADOS object not found (error connecting to the cluster)"),
+         "ceph osd pool ls: no keyring for client.nobody (Ceph looked in the conf's keyring"),
+        # A keyring was given: ENOENT is something else, said as Ceph said it.
+        ("/k", Failure(2, "RADOS object not found (error connecting to the cluster)"),
+         "ceph osd pool ls: (2) RADOS object not found"),
+    ],
+)  # fmt: skip
+def test_a_missing_keyring_is_named_with_or_without_cephs_log_line(
+    keyring: str | None, failure: Failure, starts: str
+) -> None:
+    from ansible_collections.airlock.cluster.plugins.module_utils.ceph_run import Connection
+
+    connection = Connection("ceph", "/etc/ceph/ceph.conf", "client.nobody", keyring, 10)
+    assert connection.explain("ceph osd pool ls", failure).startswith(starts)

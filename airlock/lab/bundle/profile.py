@@ -36,7 +36,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +47,7 @@ from airlock.bundle.build.download import Cache, Request, fetch_all, sha256_file
 from airlock.bundle.pin import distros, ospackages
 from airlock.bundle.pin.aptroot import ResolvedDeb
 from airlock.errors import AirlockError, CommandError
-from airlock.lab.bundle import gobuild, oci, webui
+from airlock.lab.bundle import estimate, gobuild, oci, webui
 from airlock.tarball import tar_writer
 
 
@@ -723,19 +722,27 @@ def _build_programs(cache: Path, arch: str, rel: Release) -> tuple[dict[str, Pat
         not gobuild.output_path(cache, t, arch).is_file() for t in targets
     ):
         gobuild.require_go()
-    for target in targets:
-        path = gobuild.output_path(cache, target, arch)
-        if not path.is_file():
-            _log(f"building {target.name} {target.version} from {target.module} (slow)")
-            start = time.monotonic()
+    todo = [t for t in targets if not gobuild.output_path(cache, t, arch).is_file()]
+    recorded, table = gobuild.build_times(cache), estimate.typical()
+    items = [
+        estimate.Item(
+            f"{t.name} {t.version}", *estimate.estimate(t.name, t.version, arch, recorded, table)
+        )
+        for t in todo
+    ]
+    with estimate.BuildClock(items) as clock:
+        for index, target in enumerate(todo):
+            clock.start(index)
             try:
                 gobuild.build(target, arch, cache)
             except CommandError as exc:
                 failed[target.name] = f"{target.module}@{target.version}: {exc}"
-                _log(f"NOT BUILT: {target.name}: {exc}")
+                clock.done(index, failed=str(exc))
                 continue
-            _log(f"built {target.name} in {time.monotonic() - start:.0f} s")
-        out[target.name] = path
+            clock.done(index)
+    for target in targets:
+        if target.name not in failed:
+            out[target.name] = gobuild.output_path(cache, target, arch)
     out["pause"] = _build_pause(cache, arch, rel.pause)
     return out, failed
 

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -379,9 +380,11 @@ def _image(
     if out.is_file():
         return out
     _log(f"assembling image {image.reference}")
-    tree = cache / "conformance" / "trees" / f"{image.name}-{key}"
-    shutil.rmtree(tree, ignore_errors=True)
-    tree.mkdir(parents=True)
+    # A tree of its own per build, so two builds at once (make conformance beside make
+    # test's image tests) never share one; the archive is written atomically.
+    trees = cache / "conformance" / "trees"
+    trees.mkdir(parents=True, exist_ok=True)
+    tree = Path(tempfile.mkdtemp(prefix=f"{image.name}-{key}-", dir=trees))
     try:
         _unpack(debs, tree, downloads)
         if image.busybox:
