@@ -2,7 +2,8 @@
 
 Order matters: services killed hard must be back before the idempotent re-deploy (which
 then also proves they came back unchanged), the re-deploy runs before the first
-control-plane host is stopped (a deploy needs every host), and the failover test comes last.
+control-plane host is stopped (a deploy needs every host), `airlock status` sees a healthy
+cluster and then a stopped etcd member, and the failover test comes last.
 """
 
 from __future__ import annotations
@@ -263,6 +264,24 @@ def test_a_second_deploy_changes_nothing(cluster: Cluster) -> None:
     print(f"\nno-op re-deploy: {elapsed:.0f}s")
     changed = {host: s["changed"] for host, s in summary["stats"].items() if s["changed"]}
     assert changed == {}, f"hosts that changed on the second deploy: {changed}"
+
+
+def test_status_says_healthy_then_names_a_stopped_etcd_member(cluster: Cluster) -> None:
+    healthy = run_airlock("status", "-i", str(cluster.inventory), timeout=300)
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert "Nodes (5/5 Ready)" in healthy.stdout
+    assert f"VIP {cluster.vip}: held by " in healthy.stdout
+    assert healthy.stdout.rstrip().endswith("healthy"), healthy.stdout
+    _on("m2", "systemctl", "stop", "airlock-etcd")
+    try:
+        down = run_airlock("status", "-i", str(cluster.inventory), timeout=300)
+    finally:
+        _on("m2", "systemctl", "start", "airlock-etcd")
+    assert down.returncode == 1, down.stdout + down.stderr
+    assert "etcd member m2 is not healthy" in down.stdout, down.stdout
+    assert "m2: airlock-etcd is inactive" in down.stdout, down.stdout
+    print("\n" + down.stdout)
+    _wait("etcd on m2 back", lambda: _unit_state("m2", "airlock-etcd")[0] == "active")
 
 
 def test_the_api_survives_the_first_control_plane_host(cluster: Cluster) -> None:
