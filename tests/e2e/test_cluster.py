@@ -266,12 +266,15 @@ def test_a_second_deploy_changes_nothing(cluster: Cluster) -> None:
     assert changed == {}, f"hosts that changed on the second deploy: {changed}"
 
 
-def test_status_says_healthy_then_names_a_stopped_etcd_member(cluster: Cluster) -> None:
+def test_status_and_kubectl_then_status_names_a_stopped_etcd_member(cluster: Cluster) -> None:
     healthy = run_airlock("status", "-i", str(cluster.inventory), timeout=300)
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
     assert "Nodes (5/5 Ready)" in healthy.stdout
     assert f"VIP {cluster.vip}: held by " in healthy.stdout
     assert healthy.stdout.rstrip().endswith("healthy"), healthy.stdout
+    nodes = run_airlock("kubectl", "-i", str(cluster.inventory), "get", "nodes", "-o", "name")
+    assert nodes.returncode == 0, nodes.stderr
+    assert len(nodes.stdout.split()) == 5, nodes.stdout
     _on("m2", "systemctl", "stop", "airlock-etcd")
     try:
         down = run_airlock("status", "-i", str(cluster.inventory), timeout=300)
