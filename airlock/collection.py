@@ -27,6 +27,7 @@ import yaml
 
 from airlock import __version__
 from airlock.errors import AirlockError, CommandError
+from airlock.paths import venv_program
 
 NAMESPACE = "airlock"
 NAME = "cluster"
@@ -91,7 +92,7 @@ def build(root: Path, output: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="airlock-collection-") as tmp:
         staged = stage(root, Path(tmp) / NAME)
         cmd = [
-            _ansible_galaxy(),
+            venv_program("ansible-galaxy"),
             "collection",
             "build",
             "--force",
@@ -106,15 +107,3 @@ def build(root: Path, output: Path) -> Path:
     if not tarball.is_file():
         raise AirlockError(f"{tarball}: ansible-galaxy did not write it ({proc.stdout.strip()})")
     return tarball
-
-
-def _ansible_galaxy() -> str:
-    import sys
-
-    beside = Path(sys.executable).parent / "ansible-galaxy"
-    found = str(beside) if beside.is_file() else shutil.which("ansible-galaxy")
-    if not found:
-        raise AirlockError(
-            "ansible-galaxy is not installed; run scripts/bootstrap (it installs ansible-core)"
-        )
-    return found

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from pathlib import Path
 
 from airlock.errors import AirlockError
@@ -32,3 +34,13 @@ def state_dir() -> Path:
     path = project_root() / ".airlock"
     path.mkdir(mode=0o700, exist_ok=True)
     return path
+
+
+def venv_program(name: str) -> str:
+    """A program of airlock's own environment (beside its python, else on PATH):
+    ansible-galaxy, ansible-builder; a one-line error naming the fix when it is missing."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() else shutil.which(name)
+    if not found:
+        raise AirlockError(f"{name} is not installed; run scripts/bootstrap (requirements.lock)")
+    return found

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from airlock import __version__, collection
 from airlock.bundle.build.wheels import wheel_members
-from airlock.errors import AirlockError, CommandError
+from airlock.errors import CommandError
 from airlock.lab.image import ensure_image
-from airlock.paths import state_dir
+from airlock.paths import state_dir, venv_program
 from airlock.podman import podman_env, require_podman
 
 EE_FILE = "execution-environment.yml"
@@ -42,7 +41,7 @@ def context(root: Path, output: Path) -> Path:
     shutil.copy2(tarball, stage / "collections" / "airlock-cluster.tar.gz")
     shutil.rmtree(output, ignore_errors=True)
     cmd = [
-        _beside_python("ansible-builder"),
+        venv_program("ansible-builder"),
         "create",
         "--file",
         str(stage / EE_FILE),
@@ -85,11 +84,3 @@ def build(root: Path, output: Path, log: Callable[[str], None], tag: str = TAG) 
         )
     log(f"{tag} built in {time.monotonic() - started:.0f}s")
     return tag
-
-
-def _beside_python(name: str) -> str:
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.is_file() else shutil.which(name)
-    if not found:
-        raise AirlockError(f"{name} is not installed; run scripts/bootstrap (requirements.lock)")
-    return found

@@ -29,7 +29,7 @@ LAYERS = {
     "airlock.upgrade": 1,  # reads a bundle, renders a plan: errors only
     "airlock.kubectl": 4,  # the bundle's kubectl for an inventory: reads the inventory
     "airlock.status": 0,  # turns status.yml's events into the status: no airlock imports
-    "airlock.collection": 1,  # builds the collection tarball: errors and the version only
+    "airlock.collection": 2,  # builds the collection tarball: errors, paths, the version
     "airlock.certs": 0,  # turns run events into the certificate table: no airlock imports
     "airlock.nodes": 4,  # which hosts a node change touches: reads the inventory model
     "airlock.monitoring": 4,  # where the monitoring stack answers: reads the inventory
