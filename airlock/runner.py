@@ -2,8 +2,11 @@
 
 Each run gets `.airlock/runs/<time>-<playbook>/`: ansible-runner's artifacts (the full
 stdout log and every job event as JSON), plus `events.jsonl` (one event a line) and
-`summary.json`. Env files are suppressed so no secret lands there, and only failure
-messages Ansible already censors for `no_log` tasks are printed.
+`summary.json`. Env files are suppressed and, after the run, the environment ansible-runner
+records in `artifacts/*/command` (the caller's whole environment, which may hold tokens) is
+cut down to its variable names, so no secret stays there; only failure messages Ansible
+already censors for `no_log` tasks are printed. Facts are cached per inventory
+(`facts_dir`): ansible-runner's own per-run cache would gather them again on every run.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any, TextIO
 
 from airlock.errors import AirlockError
 from airlock.paths import project_root, state_dir
+from airlock.timings import plays
 
 KEEP_RUNS = 30
 
@@ -305,9 +309,14 @@ def run_playbook(req: RunRequest, out: TextIO = sys.stdout, quiet: bool = False)
             quiet=True,
             event_handler=on_event,
             rotate_artifacts=1,
+            # An absolute path: ansible-runner joins it to the run's artifact directory
+            # and would otherwise point ANSIBLE_CACHE_PLUGIN_CONNECTION there.
+            fact_cache=str(facts_dir(req.inventory)),
+            fact_cache_type="jsonfile",
         )
     finally:
         events_file.close()
+        _scrub_environment(run_dir)
     elapsed = time.monotonic() - started
     rc = runner.rc if runner.rc is not None else 1
     result = RunResult(
@@ -323,6 +332,15 @@ def run_playbook(req: RunRequest, out: TextIO = sys.stdout, quiet: bool = False)
                 "elapsed_s": round(elapsed, 1),
                 "stats": progress.stats,
                 "failures": [f.__dict__ for f in progress.failures],
+                "plays": [
+                    {
+                        "name": play.name,
+                        "seconds": round(play.seconds, 1),
+                        "tasks": play.tasks,
+                        "skipped_by_gate": play.skipped_by_gate,
+                    }
+                    for play in plays(events)
+                ],
                 "reproduce": req.reproduce(),
             },
             indent=2,
@@ -333,8 +351,26 @@ def run_playbook(req: RunRequest, out: TextIO = sys.stdout, quiet: bool = False)
     return result
 
 
+def _scrub_environment(run_dir: Path) -> None:
+    """Keep only the names of the environment ansible-runner wrote into `command`."""
+    for command in (run_dir / "artifacts").glob("*/command"):
+        try:
+            recorded = json.loads(command.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(recorded, dict) and isinstance(recorded.get("env"), dict):
+            recorded["env"] = sorted(recorded["env"])
+            command.write_text(json.dumps(recorded))
+
+
 def _report(req: RunRequest, result: RunResult, progress: Progress, out: TextIO) -> None:
     out.write("\n" + progress.recap() + "\n")
+    gated = [play.name for play in plays(result.events) if play.skipped_by_gate]
+    if gated:
+        out.write(
+            f"\nSkipped, every host as the last run left it ({len(gated)}): "
+            f"{'; '.join(gated)}. `airlock deploy --full` runs them anyway.\n"
+        )
     minutes, seconds = divmod(int(result.elapsed), 60)
     verdict = "succeeded" if result.ok else f"FAILED ({result.status}, rc={result.rc})"
     out.write(

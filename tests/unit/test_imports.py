@@ -31,6 +31,7 @@ LAYERS = {
     "airlock.status": 0,  # turns status.yml's events into the status: no airlock imports
     "airlock.collection": 2,  # builds the collection tarball: errors, paths, the version
     "airlock.certs": 0,  # turns run events into the certificate table: no airlock imports
+    "airlock.timings": 0,  # where a run's time went, from its events: no airlock imports
     "airlock.nodes": 4,  # which hosts a node change touches: reads the inventory model
     "airlock.monitoring": 4,  # where the monitoring stack answers: reads the inventory
     "airlock.bundle.build": 4,

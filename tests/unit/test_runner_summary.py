@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from airlock.errors import AirlockError
-from airlock.runner import RUN_DIR_LINE, facts_dir, failure_message, summary_from_output
+from airlock.runner import (
+    RUN_DIR_LINE,
+    _scrub_environment,
+    facts_dir,
+    failure_message,
+    summary_from_output,
+)
 
 
 def test_summary_is_read_from_the_run_directory_the_output_names(tmp_path: Path) -> None:
@@ -44,3 +50,12 @@ def test_a_failed_loop_is_explained_by_its_first_failed_item() -> None:
         ],
     }
     assert failure_message(res) == "refusing to remove: quorum needs 2"
+
+
+def test_the_callers_environment_is_not_kept_in_the_run_directory(tmp_path: Path) -> None:
+    command = tmp_path / "artifacts" / "abc" / "command"
+    command.parent.mkdir(parents=True)
+    command.write_text(json.dumps({"command": ["ansible-playbook"], "env": {"TOKEN": "s3cr3t"}}))
+    _scrub_environment(tmp_path)
+    assert "s3cr3t" not in command.read_text()
+    assert json.loads(command.read_text())["env"] == ["TOKEN"]
