@@ -44,22 +44,24 @@ STORAGE = Path("/var/lib/containers")
 #: images: offline, a deleted image cannot be pulled again, so pods stay in ErrImagePull or
 #: Pending. The lab hosts' images and data share one file system with the machine.
 MIN_FREE_FRACTION = 0.15
-#: What a whole lab writes there (make lab's 3+2 lab with registry, Ceph and monitoring:
-#: 12 GiB measured on 2026-12-04), with some room: a lab started with 15 % free tainted
-#: every node DiskPressure before its deploy was done.
-LAB_GROWTH_GIB = 15
+#: What a lab host writes there once deployed, with some room: make lab's 3+2 lab with
+#: registry, Ceph and monitoring wrote 12 GiB (2026-12-04), and started with 15 % free it
+#: tainted every node DiskPressure before its deploy was done.
+HOST_GROWTH_GIB = 3
 
 
-def require_disk_headroom(path: Path, minimum: float = MIN_FREE_FRACTION) -> None:
-    """Refuse to start a lab on a file system the lab's kubelets would find too full."""
+def require_disk_headroom(path: Path, hosts: int = 5, minimum: float = MIN_FREE_FRACTION) -> None:
+    """Refuse to start a lab of `hosts` hosts on a file system its kubelets would find too
+    full once they are deployed."""
     probe = path if path.exists() else Path("/")
     usage = shutil.disk_usage(probe)
-    needed = minimum * usage.total + LAB_GROWTH_GIB * 2**30
+    growth = HOST_GROWTH_GIB * hosts
+    needed = minimum * usage.total + growth * 2**30
     if usage.free < needed:
         raise AirlockError(
             f"{probe} has {usage.free / 2**30:.0f} GiB free of {usage.total / 2**30:.0f} GiB; "
-            f"a lab needs {needed / 2**30:.0f} GiB: {minimum:.0%} free after the ~"
-            f"{LAB_GROWTH_GIB} GiB its hosts write (below {minimum:.0%} their kubelets mark "
+            f"a lab of {hosts} host(s) needs {needed / 2**30:.0f} GiB: {minimum:.0%} free after "
+            f"the ~{growth} GiB they write (below {minimum:.0%} their kubelets mark "
             "DiskPressure and delete images): free space (old labs: airlock lab down --name "
             "NAME; Go's build cache: go clean -cache) and run again"
         )
@@ -94,7 +96,7 @@ class Lab:
     # ---- up -------------------------------------------------------------------------
     def up(self) -> list[str]:
         """Bring the lab to the spec; return what changed (empty when nothing did)."""
-        require_disk_headroom(STORAGE)
+        require_disk_headroom(STORAGE, len(self.spec.hosts))
         self._ensure_kernel_limits()
         key = self._ensure_key()
         image = ensure_image(self.log)
