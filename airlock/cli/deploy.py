@@ -35,6 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     deploy.add_argument("--diff", action="store_true", help="show what changes in files")
     deploy.add_argument(
+        "--full",
+        action="store_true",
+        help="run every task of every stage, also those whose hosts are as their last run "
+        "left them (airlock_stage_skip=false)",
+    )
+    deploy.add_argument(
         "-e",
         "--extra-vars",
         action="append",
@@ -82,7 +88,7 @@ def _deploy(args: argparse.Namespace) -> int:
         skip_tags=args.skip_tags,
         check=args.check,
         diff=args.diff,
-        extra_vars=args.extra_vars,
+        extra_vars=[*args.extra_vars, *(['{"airlock_stage_skip": false}'] if args.full else [])],
         verbosity=args.verbose,
     )
     result = run_playbook(req)

@@ -1,7 +1,8 @@
 """What a user expects of a deployed cluster, asserted on the real thing.
 
-Order matters: services killed hard must be back before the idempotent re-deploy (which
-then also proves they came back unchanged), the re-deploy runs before the first
+Order matters: services killed hard must be back before the idempotent re-deploys (which
+then also prove they came back unchanged; the first skips every stage whose hosts are as
+the full deploy left them, `--full` runs every task), the re-deploys run before the first
 control-plane host is stopped (a deploy needs every host), `airlock status` sees a healthy
 cluster and then a stopped etcd member, and the failover test comes last.
 """
@@ -259,11 +260,35 @@ def test_keepalived_killed_on_the_vip_holder_leaves_exactly_one_holder(cluster: 
     assert cluster.kubectl_run("get", "--raw", "/readyz", timeout=15).stdout.strip() == "ok"
 
 
+def _changed(summary: dict) -> dict[str, int]:
+    return {host: s["changed"] for host, s in summary["stats"].items() if s["changed"]}
+
+
 def test_a_second_deploy_changes_nothing(cluster: Cluster) -> None:
     _, summary, elapsed = deploy()
-    print(f"\nno-op re-deploy: {elapsed:.0f}s")
-    changed = {host: s["changed"] for host, s in summary["stats"].items() if s["changed"]}
-    assert changed == {}, f"hosts that changed on the second deploy: {changed}"
+    gated = [p["name"] for p in summary["plays"] if p["skipped_by_gate"]]
+    print(f"\nno-op re-deploy: {elapsed:.0f}s; stages skipped at their gate: {gated}")
+    assert _changed(summary) == {}, f"hosts that changed on the second deploy: {_changed(summary)}"
+    # Every host-level stage was recorded by the first deploy and is untouched since.
+    assert {"External etcd cluster", "HA API endpoint (haproxy + keepalived)"} <= set(gated)
+
+
+def test_every_task_of_every_stage_changes_nothing_either(cluster: Cluster) -> None:
+    # The gate must not hide a task that changes something on each run: --full runs all.
+    _, summary, elapsed = deploy("--full")
+    print(f"\nno-op re-deploy with --full: {elapsed:.0f}s")
+    assert not any(p["skipped_by_gate"] for p in summary["plays"])
+    assert _changed(summary) == {}, f"hosts that changed with --full: {_changed(summary)}"
+
+
+def test_a_file_edited_by_hand_is_put_back_by_its_stage_alone(cluster: Cluster) -> None:
+    _on("m2", "sh", "-c", "echo '# edited by hand' >> /etc/haproxy/haproxy.cfg")
+    _, summary, _ = deploy()
+    assert "edited by hand" not in _on("m2", "cat", "/etc/haproxy/haproxy.cfg")
+    ran = [p["name"] for p in summary["plays"] if p["tasks"] and not p["skipped_by_gate"]]
+    assert "HA API endpoint (haproxy + keepalived)" in ran
+    assert "External etcd cluster" not in ran, ran
+    assert set(_changed(summary)) == {"m2"}, _changed(summary)
 
 
 def test_status_and_kubectl_then_status_names_a_stopped_etcd_member(cluster: Cluster) -> None:
