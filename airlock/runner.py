@@ -90,6 +90,8 @@ class RunRequest:
 
 
 RUN_DIR_LINE = "log and events: "
+#: Characters of one task result ansible-runner keeps in its event (its default: 700,000).
+MAX_EVENT_RES = 64_000_000
 
 
 def summary_from_output(output: str) -> dict[str, Any]:
@@ -295,6 +297,10 @@ def run_playbook(req: RunRequest, out: TextIO = sys.stdout, quiet: bool = False)
         "ANSIBLE_NOCOLOR": "true",
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(facts_dir(req.inventory)),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        # ansible-runner drops a result of more than 700,000 characters from its event
+        # (`res` becomes {}): `airlock status` reads the nodes and pods of a busy cluster
+        # (e2e's, about half that in JSON, twice with stdout_lines) from one.
+        "MAX_EVENT_RES": str(MAX_EVENT_RES),
     }
     started = time.monotonic()
     try:

@@ -194,6 +194,9 @@ def _readyz(status: Status, host: str, res: Mapping[str, Any]) -> None:
 
 def _kube(status: Status, host: str, res: Mapping[str, Any]) -> None:
     status.api_reader = host
+    if not res:
+        status.api_error = f"the answer of kubectl on {host} was too large to be recorded"
+        return
     if res.get("rc") != 0:
         lines = str(res.get("stderr") or res.get("msg") or "").strip().splitlines()
         status.api_error = lines[-1] if lines else f"kubectl exit code {res.get('rc')}"

@@ -46,7 +46,8 @@ description:
     C(airlock) declare (C(defaults/), C(vars/), C(meta/argument_specs.yml)): settings and
     role defaults, whatever sets them; a role the play includes only later
     (C(include_role)) counts with its files' values. Private variables (C(_role_*)) are
-    derived, often from what tasks register, and are left out."
+    derived, often from what tasks register, and are left out, as is C(airlock_stage_skip)
+    (how to run, not what to apply)."
   - Variables a play registers are not inputs (they differ from run to run).
     C(playbooks/tasks/stage_gate.yml) computes the digests before the stage and
     C(playbooks/tasks/stage_record.yml) again after it (a first run creates the stage's
@@ -96,6 +97,9 @@ READ_LIMIT = 1 << 20
 CODE_TREES = ("roles", "plugins", "playbooks")
 UNDEFINED = "<undefined>"
 VOLATILE_FACTS = ("airlock_", "packages")
+#: Settings that say how to run, not what to apply: `--full` must record what a gated
+#: run would (make e2e: a --full no-op changed only the records).
+RUN_MODE = frozenset({"airlock_stage_skip"})
 
 
 def tree_digest(top: Path, skip_hidden: bool = True) -> str:
@@ -240,7 +244,7 @@ class LookupModule(LookupBase):
         parts["vars"] = {
             name: _value(templar, variables[name] if name in variables else trust(raw))
             for name, raw in sorted(files.items())
-            if not name.startswith("_")
+            if not name.startswith("_") and name not in RUN_MODE
         }
         return [digests(parts)]
 

@@ -150,3 +150,11 @@ def test_the_task_names_are_the_playbooks() -> None:
     readers = {v for k, v in vars(status).items() if k.isupper() and isinstance(v, str)}
     readers -= {status.BACKEND}
     assert readers <= names, readers - names
+
+
+def test_an_answer_too_large_to_record_says_so_rather_than_a_missing_exit_code() -> None:
+    # ansible-runner empties a result over MAX_EVENT_RES (the runner raises it); if that
+    # ever happens the screen says what, not "kubectl exit code None".
+    found = status.from_events(_healthy(kube=_ok("m2", status.KUBE, {})))
+    screen = status.render(found)
+    assert "the answer of kubectl on m2 was too large to be recorded" in screen
