@@ -114,6 +114,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cluster_deploy import airlock  # benchmarks/ is sys.path[0] when run as a script
 
 from airlock.runner import summary_from_output
 
@@ -630,24 +631,6 @@ def describe(ks: Path) -> str:
         ["git", "-C", str(ks), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
     )
     return f"{proc.stdout.strip() or '?'} ({commit.stdout.strip() or 'not a git checkout'})"
-
-
-def airlock(*args: str) -> tuple[float, str]:
-    env = dict(os.environ, AIRLOCK_HOME=str(ROOT), PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
-    started = time.monotonic()
-    proc = subprocess.run(
-        [str(BIN / "airlock"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.monotonic() - started
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-6000:] + proc.stderr[-2000:])
-        raise SystemExit(f"failed ({proc.returncode}): airlock {' '.join(args)}")
-    return elapsed, proc.stdout
 
 
 def kubespray_venv(ks: Path) -> Path:
