@@ -19,7 +19,7 @@ from pathlib import Path
 
 from airlock.errors import AirlockError
 from airlock.lab.image import ensure_image
-from airlock.lab.inventory import write_inventory
+from airlock.lab.inventory import LAB_EVICTION_GIB, write_inventory
 from airlock.lab.spec import BOOT_DEADLINE_S, LABEL, SSH_DEADLINE_S, LabHost, LabSpec, lab_dir
 from airlock.lab.ssh import ssh_command
 from airlock.paths import project_root, state_dir
@@ -39,31 +39,26 @@ KERNEL_LIMITS = {"fs.inotify.max_user_instances": 1024, "fs.inotify.max_user_wat
 
 #: Where podman keeps the lab hosts' file systems (and so their containerd images).
 STORAGE = Path("/var/lib/containers")
-#: The kubelet marks a node DiskPressure below 15 % free on the file system of its images
-#: (evictionHard imagefs.available; nodefs.available is 10 %) and then deletes unused
-#: images: offline, a deleted image cannot be pulled again, so pods stay in ErrImagePull or
-#: Pending. The lab hosts' images and data share one file system with the machine.
-MIN_FREE_FRACTION = 0.15
 #: What a lab host writes there once deployed, with some room: make lab's 3+2 lab with
-#: registry, Ceph and monitoring wrote 12 GiB (2026-12-04), and started with 15 % free it
-#: tainted every node DiskPressure before its deploy was done.
+#: registry, Ceph and monitoring wrote 12 GiB (2026-12-04).
 HOST_GROWTH_GIB = 3
 
 
-def require_disk_headroom(path: Path, hosts: int = 5, minimum: float = MIN_FREE_FRACTION) -> None:
-    """Refuse to start a lab of `hosts` hosts on a file system its kubelets would find too
-    full once they are deployed."""
+def require_disk_headroom(path: Path, hosts: int = 5) -> None:
+    """Refuse to start a lab of `hosts` hosts on a file system that cannot hold what they
+    write and still leave their kubelets' eviction threshold free (the lab's kubelets
+    count it in GiB, LAB_EVICTION_GIB, not in percent of the machine's disk)."""
     probe = path if path.exists() else Path("/")
     usage = shutil.disk_usage(probe)
     growth = HOST_GROWTH_GIB * hosts
-    needed = minimum * usage.total + growth * 2**30
+    needed = (growth + LAB_EVICTION_GIB) * 2**30
     if usage.free < needed:
         raise AirlockError(
-            f"{probe} has {usage.free / 2**30:.0f} GiB free of {usage.total / 2**30:.0f} GiB; "
-            f"a lab of {hosts} host(s) needs {needed / 2**30:.0f} GiB: {minimum:.0%} free after "
-            f"the ~{growth} GiB they write (below {minimum:.0%} their kubelets mark "
-            "DiskPressure and delete images): free space (old labs: airlock lab down --name "
-            "NAME; Go's build cache: go clean -cache) and run again"
+            f"{probe} has {usage.free / 2**30:.0f} GiB free; a lab of {hosts} host(s) needs "
+            f"{needed / 2**30:.0f} GiB: the ~{growth} GiB they write and {LAB_EVICTION_GIB} GiB "
+            "left free (below that their kubelets mark DiskPressure and evict pods): free "
+            "space (old labs: airlock lab down --name NAME; Go's build cache: go clean -cache) "
+            "and run again"
         )
 
 

@@ -49,6 +49,8 @@ def _ceph_hosts(names: tuple[str, ...]) -> dict[str, Any]:
 
 #: The lab has no spare disks: each ceph host's OSD is BlueStore on a sparse file on the
 #: host's root, i.e. this machine's disk (mode lab-file, never for production).
+#: Free space (GiB) below which a lab kubelet marks its node DiskPressure.
+LAB_EVICTION_GIB = 4
 LAB_OSD = {"mode": "lab-file", "path": "/var/lib/ceph/lab-osd/osd0.img", "size": "4G"}
 
 
@@ -99,6 +101,20 @@ def group_vars(spec: LabSpec, key: Path, known_hosts: Path) -> dict[str, Any]:
         # nf_conntrack_max is read-only inside a container's network namespace: leave
         # it to the machine instead of letting kube-proxy fail to raise it.
         "kubernetes_proxy_conntrack_max_per_core": 0,
+        # The hosts share one file system with the machine, and the kubelet's thresholds are
+        # percentages of its size (DiskPressure below 15 % free, image deletion above 85 %
+        # used): on a large disk they fire with tens of GiB left. Absolute thresholds, and
+        # no image deletion - offline, a deleted image cannot be pulled again.
+        "kubernetes_kubelet_config_overrides": {
+            "evictionHard": {
+                "memory.available": "100Mi",
+                "nodefs.available": f"{LAB_EVICTION_GIB}Gi",
+                "imagefs.available": f"{LAB_EVICTION_GIB}Gi",
+                "nodefs.inodesFree": "5%",
+                "imagefs.inodesFree": "5%",
+            },
+            "imageGCHighThresholdPercent": 100,
+        },
         # --image-source registry: nodes pull the bundle's images from the registry's mirror.
         **({"airlock_image_source": "registry"} if spec.image_source == "registry" else {}),
         **ceph_vars(spec),

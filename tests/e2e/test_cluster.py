@@ -17,6 +17,7 @@ import time
 import pytest
 
 from airlock.lab.bundle.profile import DEFAULT_RELEASE
+from airlock.lab.inventory import LAB_EVICTION_GIB
 from tests.conftest import ROOT, VENV_BIN, run_airlock
 from tests.e2e.conftest import LAB, TOOLBOX, Cluster, deploy
 
@@ -80,6 +81,29 @@ def test_all_five_nodes_are_ready(cluster: Cluster) -> None:
     # a distribution package.
     runtimes = {n["status"]["nodeInfo"]["containerRuntimeVersion"] for n in nodes}
     assert runtimes == {"containerd://2.2.1"}
+
+
+def test_kubelets_run_the_lab_eviction_thresholds_and_no_node_is_under_pressure(
+    cluster: Cluster,
+) -> None:
+    """The lab's kubelets count free disk in GiB (kubernetes_kubelet_config_overrides, set by
+    the lab's inventory): on the machine's large shared disk their default percentages
+    marked every node DiskPressure with tens of GiB free."""
+    for node in ("m1", "w2"):
+        config = json.loads(
+            cluster.kubectl_run("get", "--raw", f"/api/v1/nodes/{node}/proxy/configz").stdout
+        )["kubeletconfig"]
+        assert config["evictionHard"]["imagefs.available"] == f"{LAB_EVICTION_GIB}Gi", node
+        assert config["evictionHard"]["nodefs.available"] == f"{LAB_EVICTION_GIB}Gi", node
+        # airlock's own fields of the same drop-in are still there.
+        assert config["tlsCertFile"] == "/etc/kubernetes/serving/kubelet/tls.crt", node
+    pressure = [
+        (n["metadata"]["name"], c["type"])
+        for n in cluster.json("get", "nodes")["items"]
+        for c in n["status"]["conditions"]
+        if c["type"].endswith("Pressure") and c["status"] == "True"
+    ]
+    assert pressure == []
 
 
 def test_every_bundle_image_is_pinned_on_every_node(cluster: Cluster) -> None:
