@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,11 @@ try:
     import yaml
 except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
     yaml = None
+
+try:
+    from cryptography import x509
+except ImportError:  # pragma: no cover - community.crypto needs it on the controller too
+    x509 = None
 
 DOCUMENTATION = r"""
 ---
@@ -53,6 +60,9 @@ description:
     C(playbooks/tasks/stage_record.yml) again after it (a first run creates the stage's
     certificates on the controller).
   - Regular files up to 1 MiB are read; larger ones (the bundle) count by size and mtime.
+  - "With O(renew_days), each certificate of O(certificates) counts as C(due) or C(ok) by
+    whether it expires within that many days: a stage that renews its certificates then
+    runs when one falls due, though nothing else changed."
 options:
   _terms:
     description: The stage's name (recorded with the digest).
@@ -63,10 +73,23 @@ options:
     elements: str
     default: []
   controller_paths:
-    description: Files or directories on the controller the stage copies from.
+    description:
+      - Files or directories on the controller the stage copies from, or glob patterns for
+        the part of a directory it copies.
     type: list
     elements: str
     default: []
+  certificates:
+    description:
+      - Certificates (PEM files or glob patterns, on the controller) the stage renews when
+        they expire within O(renew_days). A pattern that matches nothing counts nothing.
+    type: list
+    elements: str
+    default: []
+  renew_days:
+    description: The stage's renewal window in days; 0 leaves O(certificates) out.
+    type: int
+    default: 0
 """
 
 EXAMPLES = r"""
@@ -79,7 +102,8 @@ RETURN = r"""
 _raw:
   description:
     - One mapping per call, input -> the first 16 hex digits of its sha256 (C(code/roles),
-      C(inventory), C(controller:PATH), C(groups), C(facts), C(var:NAME), C(stage)), so
+      C(inventory), C(controller:PATH), C(groups), C(facts), C(var:NAME), C(renew:PATH),
+      C(stage)), so
       C(airlock.cluster.stage_state) can name what changed.
   type: list
   elements: dict
@@ -186,12 +210,45 @@ def digests(parts: dict[str, Any]) -> dict[str, str]:
     flat["groups"] = parts["groups"]
     flat["facts"] = parts["facts"]
     flat.update({f"var:{k}": v for k, v in parts["vars"].items()})
+    flat.update({f"renew:{k}": v for k, v in parts.get("renew", {}).items()})
     return {
         key: hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[
             :16
         ]
         for key, value in flat.items()
     }
+
+
+def renewal(patterns: list[str], days: int, now: datetime | None = None) -> dict[str, str]:
+    """Each certificate matching `patterns`: "due" when it expires within `days`, else "ok"
+    ("unreadable" when it is no PEM certificate: the stage that issued it runs)."""
+    if days <= 0:
+        return {}
+    if x509 is None:
+        raise AnsibleError("stage_fingerprint needs the cryptography package on the controller")
+    limit = (now or datetime.now(UTC)) + timedelta(days=days)
+    states: dict[str, str] = {}
+    for pattern in patterns:
+        for path in sorted(glob.glob(pattern)):
+            try:
+                cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
+            except (OSError, ValueError):
+                states[path] = "unreadable"
+                continue
+            states[path] = "due" if cert.not_valid_after_utc <= limit else "ok"
+    return states
+
+
+def controller_digest(path: str) -> str:
+    """The digest of a controller file or directory, or of every match of a glob pattern
+    (a directory's part that the stage copies, not what else lives there: backups)."""
+    if any(c in path for c in "*?["):
+        matches = sorted(glob.glob(path))
+        digest = hashlib.sha256()
+        for match in matches:
+            digest.update(f"{match}\0{tree_digest(Path(match))}\0".encode())
+        return digest.hexdigest() if matches else "<absent>"
+    return tree_digest(Path(path)) if Path(path).exists() else "<absent>"
 
 
 def trust(value: Any) -> Any:
@@ -225,7 +282,7 @@ class LookupModule(LookupBase):
         inventory_dir = variables.get("inventory_dir")
         parts["inventory"] = tree_digest(Path(inventory_dir)) if inventory_dir else ""
         parts["controller"] = {
-            str(p): tree_digest(Path(p)) if Path(p).exists() else "<absent>"
+            str(p): controller_digest(str(p))
             for p in (self._templar.template(x) for x in self.get_option("controller_paths"))
         }
         parts["groups"] = plain(variables.get("groups", {}))
@@ -246,6 +303,10 @@ class LookupModule(LookupBase):
             for name, raw in sorted(files.items())
             if not name.startswith("_") and name not in RUN_MODE
         }
+        parts["renew"] = renewal(
+            [self._templar.template(x) for x in self.get_option("certificates")],
+            int(self._templar.template(self.get_option("renew_days"))),
+        )
         return [digests(parts)]
 
 

@@ -315,6 +315,22 @@ def test_a_file_edited_by_hand_is_put_back_by_its_stage_alone(cluster: Cluster) 
     assert set(_changed(summary)) == {"m2"}, _changed(summary)
 
 
+def test_an_object_deleted_from_the_cluster_is_put_back_by_its_stage_alone(
+    cluster: Cluster,
+) -> None:
+    """The pod network's gate asks the API server for each object of flannel.yml (its
+    probe): no file on a host changes when one is deleted."""
+    before = cluster.json("get", "clusterrolebinding", "flannel")["metadata"]["uid"]
+    cluster.kubectl_run("delete", "clusterrolebinding", "flannel")
+    _, summary, _ = deploy()
+    after = cluster.json("get", "clusterrolebinding", "flannel")["metadata"]["uid"]
+    assert after != before
+    ran = [p["name"] for p in summary["plays"] if p["tasks"] and not p["skipped_by_gate"]]
+    assert "Pod network" in ran, ran
+    assert "Kubernetes control plane and nodes" not in ran, ran
+    assert "External etcd cluster" not in ran, ran
+
+
 def test_status_and_kubectl_then_status_names_a_stopped_etcd_member(cluster: Cluster) -> None:
     healthy = run_airlock("status", "-i", str(cluster.inventory), timeout=300)
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr

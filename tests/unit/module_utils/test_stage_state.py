@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from ansible_collections.airlock.cluster.plugins.lookup.stage_fingerprint import (
     declared_names,
+    digests,
+    renewal,
     tree_digest,
 )
 from ansible_collections.airlock.cluster.plugins.module_utils.stage_state import (
@@ -181,3 +184,63 @@ def test_inputs_are_every_variable_the_roles_declare() -> None:
     # a setting, a role default, a derived private variable of the role
     assert {"airlock_kube_version", "etcd_data_dir", "_etcd_artifacts"} <= names  # all declared
     assert not any(name.startswith("_airlock_stage") for name in names)
+
+
+def _certificate(path: Path, days_left: float) -> None:
+    """A self-signed certificate at `path` that expires `days_left` days from now."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, path.stem)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=days_left))
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def test_a_certificate_falling_due_runs_the_stage_that_renews_it(tmp_path: Path) -> None:
+    """A gated stage that renews certificates within N days of expiry must not be skipped
+    once one falls due, though no input and no file changed."""
+    _certificate(tmp_path / "server-m1.crt", days_left=40)
+    _certificate(tmp_path / "peer-m1.crt", days_left=200)
+    pattern = [str(tmp_path / "*-*.crt")]
+    today = renewal(pattern, 30)
+    assert today == {str(tmp_path / "peer-m1.crt"): "ok", str(tmp_path / "server-m1.crt"): "ok"}
+    # Fifteen days later server-m1 expires within the 30-day window.
+    later = renewal(pattern, 30, now=datetime.now(UTC) + timedelta(days=15))
+    assert later[str(tmp_path / "server-m1.crt")] == "due"
+    recorded = digests({**_PARTS, "renew": today})
+    reason = difference(
+        {"fingerprint": recorded, "files": {}, "services": {}},
+        digests({**_PARTS, "renew": later}),
+        {"files": {}, "services": {}},
+    )
+    assert reason == f"its inputs changed: renew:{tmp_path / 'server-m1.crt'}"
+
+
+def test_no_window_counts_no_certificate_and_garbage_is_unreadable(tmp_path: Path) -> None:
+    (tmp_path / "bad.crt").write_text("not a certificate\n")
+    assert renewal([str(tmp_path / "*.crt")], 0) == {}
+    assert renewal([str(tmp_path / "*.crt")], 30) == {str(tmp_path / "bad.crt"): "unreadable"}
+    assert renewal([str(tmp_path / "none-*.crt")], 30) == {}
+
+
+_PARTS = {
+    "stage": "etcd",
+    "inventory": "i",
+    "code": {"roles": "r"},
+    "controller": {},
+    "groups": {},
+    "facts": {},
+    "vars": {},
+}
