@@ -29,6 +29,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     kubectl.set_defaults(handler=_kubectl)
 
 
+#: airlock's own options of `airlock kubectl`, and whether each takes a value.
+OWN_OPTIONS = {"-i": True, "--inventory": True, "--path": False, "-h": False, "--help": False}
+
+
+def kubectl_argv(argv: list[str]) -> list[str]:
+    """`argv` with a `--` before the first word that is kubectl's, so that kubectl's own
+    flags may come first (`airlock kubectl -i INV -n NS get pods`): argparse would take
+    `-n` for an option of airlock's."""
+    command = next((i for i, word in enumerate(argv) if not word.startswith("-")), None)
+    if command is None or argv[command] != "kubectl":
+        return argv
+    at = command + 1
+    while at < len(argv):
+        word = argv[at]
+        if word == "--":
+            return argv
+        name = word.split("=", 1)[0]
+        if name not in OWN_OPTIONS:
+            break
+        at += 2 if OWN_OPTIONS[name] and "=" not in word else 1
+    return [*argv[:at], "--", *argv[at:]] if at < len(argv) else argv
+
+
 def _kubectl(args: argparse.Namespace) -> int:
     from airlock.kubectl import for_inventory
     from airlock.paths import state_dir
