@@ -48,6 +48,10 @@ def plays(events: list[dict[str, Any]]) -> list[Play]:
         elif out and event["event"] == "playbook_on_task_start":
             out[-1].tasks += 1
             gates[-1] = gates[-1] or data.get("task") == GATE_TASK
+        elif out and event["event"] == "runner_on_skipped" and data.get("task") == GATE_TASK:
+            # Its condition was false (not every host converged, or the whole play was
+            # skipped by a `when` of its import): the gate did not end the play.
+            gates[-1] = False
         elif out and event["event"] in ("runner_on_ok", "runner_on_failed") and data.get("role"):
             out[-1].roles.add(data["role"])
     ends = [*started[1:], _when(events[-1]) if events else 0.0]

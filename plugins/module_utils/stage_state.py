@@ -165,7 +165,7 @@ def difference(
 def _probe_difference(before: dict[str, Any], after: dict[str, Any]) -> str:
     for name in sorted(set(before) | set(after)):
         if before.get(name) != after.get(name):
-            return f"{name} answers differently than after the last run"
+            return f"probe {name!r} answers differently than after the last run"
     return ""
 
 

@@ -42,3 +42,20 @@ def test_a_play_its_gate_ended_is_told_from_one_that_ran() -> None:
 
 def test_the_slowest_task_comes_first() -> None:
     assert slowest_tasks(EVENTS, 1) == [(9.0, "loadbalancer: Write haproxy.cfg")]
+
+
+def test_a_play_skipped_by_the_when_of_its_import_is_not_reported_as_gated() -> None:
+    # registry.yml imports the pull secret's play with a `when` that is false before the
+    # kubernetes stage: every task, the gate's too, is skipped and no role runs.
+    events = [
+        _event("playbook_on_play_start", 0, play="Give workloads the registries' pull credentials"),
+        _event("playbook_on_task_start", 0, task="Compare each host with what this stage left"),
+        _event("runner_on_skipped", 0, task="Compare each host with what this stage left"),
+        _event("playbook_on_task_start", 1, task=GATE_TASK),
+        _event("runner_on_skipped", 1, task=GATE_TASK),
+        _event("playbook_on_task_start", 1, task="Check the cluster-wide settings", role="airlock"),
+        _event("runner_on_skipped", 1, task="Check the cluster-wide settings", role="airlock"),
+        _event("playbook_on_stats", 2),
+    ]
+    (play,) = plays(events)
+    assert not play.skipped_by_gate

@@ -136,7 +136,7 @@ def test_an_object_deleted_behind_the_stage_runs_it(tmp_path: Path) -> None:
     assert difference(before, F1, current(paths, [], probes=probes)) == ""
     state.write_text("uid-2/1\n")  # deleted and applied again by someone
     assert difference(before, F1, current(paths, [], probes=probes)) == (
-        "the flannel DaemonSet answers differently than after the last run"
+        "probe 'the flannel DaemonSet' answers differently than after the last run"
     )
     state.unlink()  # the probe now fails
     assert "answers differently" in difference(before, F1, current(paths, [], probes=probes))
