@@ -2,12 +2,15 @@
 """Time the whole deploy from the lab bundle: full converge, no-op re-run, tasks per host.
 
     .venv/bin/python benchmarks/cluster_deploy.py [--name bench-k8s] [--keep]
-        [--registry m3 [--image-source registry]]
+        [--registry m3 [--image-source registry]] [--monitoring w1,w2] [--ceph m1,m2,m3]
+    .venv/bin/python benchmarks/cluster_deploy.py --whole-stack   # make lab's shape
 
 Builds (or reuses) the lab bundle, starts its own --internal lab (3 control-plane hosts
 that also run etcd and the load balancer, 2 workers; with --registry, the TLS registry on
 those hosts, and with --image-source registry the nodes pull the bundle's images from its
-mirror instead of importing the archives: run it both ways to compare), runs `airlock
+mirror instead of importing the archives: run it both ways to compare; --monitoring and
+--ceph add those stacks; --whole-stack is make lab's: registry m3, Ceph m1-m3, monitoring
+w1,w2), runs `airlock
 deploy` twice and prints: the bundle step, the full deploy, the no-op re-deploy, and per
 host the tasks run and changed in each, and per play (stage) its seconds and tasks in both
 runs, marking the stages the no-op skipped at their gate (from the runs' summary.json).
@@ -64,7 +67,18 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="leave the lab running")
     parser.add_argument("--registry", default="", help="lab hosts of the registry, e.g. m3")
     parser.add_argument("--image-source", default="import", choices=["import", "registry"])
+    parser.add_argument("--monitoring", default="", help="lab hosts of monitoring, e.g. w1,w2")
+    parser.add_argument("--ceph", default="", help="lab hosts of Ceph, e.g. m1,m2,m3")
+    parser.add_argument(
+        "--whole-stack",
+        action="store_true",
+        help="make lab's shape: --registry m3 --ceph m1,m2,m3 --monitoring w1,w2",
+    )
     args = parser.parse_args()
+    if args.whole_stack:
+        args.registry = args.registry or "m3"
+        args.ceph = args.ceph or "m1,m2,m3"
+        args.monitoring = args.monitoring or "w1,w2"
     inventory = str(ROOT / ".airlock" / "labs" / args.name / "inventory")
     bundle_s, _ = airlock("bundle", "build", "--profile", "lab")
     airlock("lab", "down", "--name", args.name)
@@ -81,6 +95,8 @@ def main() -> None:
         "--subnet",
         args.subnet,
         *(["--registry", args.registry] if args.registry else []),
+        *(["--ceph", args.ceph] if args.ceph else []),
+        *(["--monitoring", args.monitoring] if args.monitoring else []),
         "--image-source",
         args.image_source,
     )
@@ -93,6 +109,8 @@ def main() -> None:
     full, noop = stats(full_out), stats(noop_out)
     print(f"lab bundle (build or reuse)   {bundle_s:7.1f} s")
     shape = f"--registry {args.registry} " if args.registry else ""
+    shape += f"--ceph {args.ceph} " if args.ceph else ""
+    shape += f"--monitoring {args.monitoring} " if args.monitoring else ""
     shape += f"--image-source {args.image_source}"
     print(f"lab up (--internal, 3+2)      {lab_s:7.1f} s   ({shape})")
     print(f"full deploy from the bundle   {full_s:7.1f} s   (goal < 300 s)")
