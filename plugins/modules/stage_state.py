@@ -38,10 +38,10 @@ description:
     O(state=record) it writes the record when it differs (reported as a change; nothing is
     written in check mode).
   - What it cannot see is said in docs/DEVELOPING.md, "Skipping converged stages". State
-    kept outside files and units (objects in the Kubernetes API, Ceph pools, images in
-    containerd's store, installed packages) is left to the stages that own it, which are
-    not gated, or to the files that stand for it. C(airlock deploy --full)
-    (C(airlock_stage_skip=false)) runs every stage regardless.
+    kept outside files and units is seen only through O(probes) (objects in the Kubernetes
+    API, Ceph's monitors, pools and keys) or the files that stand for it; images in
+    containerd's store, installed packages and Ceph's data are not seen.
+    C(airlock deploy --full) (C(airlock_stage_skip=false)) runs every stage regardless.
 options:
   name:
     description: The stage (letters, digits, C(-), C(_)); the record is C(DIR/NAME.json).
