@@ -7,11 +7,14 @@ rules (file syntax, shapes, duplicate keys) are registered here without one.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from airlock.inventory.load import BUILTIN_GROUPS
@@ -393,6 +396,86 @@ def _check_types(ctx: Context) -> Iterator[Problem]:
                 f"{value} is outside {low}-{high}",
                 f"use a value between {low} and {high}",
                 where=d.where,
+            )
+
+
+KUBELET_FIELDS = Path(__file__).resolve().parents[1] / "data" / "kubelet-config-fields.json"
+# What airlock's drop-in sets itself (roles/kubernetes/vars/main.yml _kubernetes_kubelet_dropin).
+KUBELET_OWN = ("apiVersion", "kind", "tlsCertFile", "tlsPrivateKeyFile")
+_JSON_KIND = {
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "number": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    "string": (lambda v: isinstance(v, str), 'a string (quote it; durations as "5m0s")'),
+    "dict": (lambda v: isinstance(v, dict), "a mapping"),
+    "list": (lambda v: isinstance(v, list), "a list"),
+}
+
+
+@lru_cache(maxsize=1)
+def kubelet_fields() -> dict[str, dict[str, str]]:
+    """{minor: {field: json kind}} of KubeletConfiguration (scripts/gen-kubelet-fields)."""
+    return json.loads(KUBELET_FIELDS.read_text(encoding="utf-8"))["releases"]
+
+
+def _kubelet_release(ctx: Context) -> str:
+    releases = kubelet_fields()
+    version = str(ctx.settings.get("airlock_kube_version") or "").lstrip("v")
+    minor = ".".join(version.split(".")[:2])
+    return (
+        minor if minor in releases else max(releases, key=lambda r: tuple(map(int, r.split("."))))
+    )
+
+
+@rule(
+    "kubelet-config",
+    "each key of `kubernetes_kubelet_config_overrides` is a KubeletConfiguration field of the "
+    "kubelet release deployed (not one airlock's drop-in sets), with a value of its kind",
+    "group_vars/all.yml:3: setting kubernetes_kubelet_config_overrides: has `evictionHrad`, "
+    "which is not a KubeletConfiguration field of kubelet 1.37; did you mean `evictionHard`?",
+)
+def _check_kubelet_config(ctx: Context) -> Iterator[Problem]:
+    name = "kubernetes_kubelet_config_overrides"
+    seen: set[str] = set()
+    for d in ctx.inv.definitions:
+        if d.name != name or not isinstance(d.value, dict) or d.where in seen:
+            continue
+        seen.add(d.where)
+        release = _kubelet_release(ctx)
+        fields = kubelet_fields()[release]
+        for key, value in d.value.items():
+            yield from _kubelet_field_problems(str(key), value, fields, release, d.where)
+
+
+def _kubelet_field_problems(
+    key: str, value: Any, fields: dict[str, str], release: str, where: str
+) -> Iterator[Problem]:
+    subject = "setting kubernetes_kubelet_config_overrides"
+    if key in KUBELET_OWN:
+        yield Problem(
+            subject,
+            f"has `{key}`, which airlock's drop-in sets itself (the serving certificate)",
+            "remove it",
+            where=where,
+        )
+    elif key not in fields:
+        guess = nearest(key, fields)
+        yield Problem(
+            subject,
+            f"has `{key}`, which is not a KubeletConfiguration field of kubelet {release}",
+            f"did you mean `{guess}`?"
+            if guess
+            else "see the kubelet's KubeletConfiguration "
+            "(kubelet.config.k8s.io/v1beta1) reference for its fields",
+            where=where,
+        )
+    elif not _unknowable(value):
+        accepts, wanted = _JSON_KIND[fields[key]]
+        if not accepts(value):
+            yield Problem(
+                subject,
+                f"its `{key}` is {_kind(value)} {value!r}, and the kubelet reads {wanted}",
+                f"write {key}: as {wanted}",
+                where=where,
             )
 
 

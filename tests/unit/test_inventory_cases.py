@@ -303,6 +303,34 @@ CASES: list[tuple[str, Edit, list[str]]] = [
         ["group_vars/etcd.yml:1:", "outside 1-65535"],
     ),
     ("port a list", setting("airlock_api_port", "[8443]"), ["is a list, not a number"]),
+    # --- kubelet configuration fields (airlock/data/kubelet-config-fields.json) ------------
+    (
+        "kubelet field misspelt",
+        setting("kubernetes_kubelet_config_overrides", "{evictionHrad: {memory.available: 1Gi}}"),
+        [
+            "cluster.yml:",
+            "has `evictionHrad`, which is not a KubeletConfiguration field of kubelet 1.37",
+            "did you mean `evictionHard`?",
+        ],
+    ),
+    (
+        "kubelet field of the wrong kind",
+        setting("kubernetes_kubelet_config_overrides", "{maxPods: '110', serializeImagePulls: 1}"),
+        ["its `maxPods` is string '110', and the kubelet reads a number"],
+    ),
+    (
+        "kubelet field airlock sets",
+        setting("kubernetes_kubelet_config_overrides", "{tlsCertFile: /etc/my.crt}"),
+        ["has `tlsCertFile`, which airlock's drop-in sets itself"],
+    ),
+    (
+        "kubelet field newer than the release deployed",
+        both(
+            setting("airlock_kube_version", '"1.35.4"'),
+            setting("kubernetes_kubelet_config_overrides", "{memoryReservationPolicy: None}"),
+        ),
+        ["has `memoryReservationPolicy`", "not a KubeletConfiguration field of kubelet 1.35"],
+    ),
     (
         "cni unknown",
         setting("airlock_cni", "calico"),

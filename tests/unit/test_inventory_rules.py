@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from airlock.errors import AirlockError
 from airlock.inventory import load_inventory, validate
+from airlock.inventory.rules import kubelet_fields
 from tests.inventory_factory import base, write_inventory
 
 Mutation = Callable[[dict[str, Any], dict[str, Any]], None]
@@ -178,3 +180,18 @@ def test_ceph_flags_written_as_strings_are_read_as_ansible_reads_them(
     gv = inventory / "group_vars" / "all.yml"
     gv.write_text(gv.read_text() + f"ceph_allow_lab_osds: {written}\n")
     assert [str(p) for p in validate(load_inventory(inventory))] == []
+
+
+def test_kubelet_fields_cover_every_pinned_release() -> None:
+    """`kubelet-config` knows the fields of every Kubernetes minor the manifest pins (else
+    rerun scripts/gen-kubelet-fields after changing kube_versions)."""
+    root = Path(__file__).resolve().parents[2]
+    manifest = yaml.safe_load((root / "offline-bundle" / "manifest.yml").read_text())
+    minors = {".".join(str(v).lstrip("v").split(".")[:2]) for v in manifest["kube_versions"]}
+    fields = kubelet_fields()
+    assert minors <= set(fields), "run scripts/gen-kubelet-fields"
+    for minor in minors:
+        assert {"evictionHard", "imageGCHighThresholdPercent", "tlsCertFile"} <= set(fields[minor])
+        assert fields[minor]["evictionHard"] == "dict"
+        assert fields[minor]["maxPods"] == "number"
+        assert fields[minor]["syncFrequency"] == "string"
