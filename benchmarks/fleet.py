@@ -29,6 +29,11 @@ Stages, each run twice (first, then again as a no-op):
   airlock_install_source keeps its default (bundle) and NTP its default (the first
   control-plane host serves time). A no-op reporting changed > 0 on any host is printed
   as a finding.
+- prep: `airlock deploy -i INV --playbook benchmarks/fleet_prep.yml`: the same os_prep as a
+  re-deploy runs the node stage, with node.yml's gate and record (docs/DEVELOPING.md,
+  "Skipping converged stages"): its no-op is the gate finding every host as the first run
+  left it. Run it without `node` before it (`--stages check,prep`) for a first run on fresh
+  hosts; after `node` its first run finds os_prep's work done.
 
 A stage's first run starts cold (no SSH master connections, an empty fact cache); the
 second finds what the first left (ControlPersist masters, the fact cache), as a re-run on
@@ -91,7 +96,9 @@ OS_PREP_VARS = ROOT / "roles" / "os_prep" / "vars" / "Debian-12.yml"
 STAGES: dict[str, list[str]] = {
     "check": ["check"],
     "node": ["deploy", "--playbook", "playbooks/node.yml", "--tags", "os_prep"],
+    "prep": ["deploy", "--playbook", "benchmarks/fleet_prep.yml"],
 }
+PREP_STAGES = ("node", "prep")
 # What the lab image starts besides journald and sshd; none of it is needed to be a host
 # Ansible manages (systemctl reaches systemd over its private socket, without dbus).
 MASKED = (
@@ -427,9 +434,9 @@ def close_masters(control_dir: Path) -> None:
 def run_stage(stage: str, inv: Path, env: dict[str, str], control_dir: Path) -> Run:
     verb, *rest = STAGES[stage]
     run = measured([AIRLOCK, verb, "-i", str(inv), *rest], env, control_dir)
-    if stage == "node":
+    if stage in PREP_STAGES:
         _read_node_results(run)
-    expected = (0,) if stage == "node" else (0, 1)
+    expected = (0,) if stage in PREP_STAGES else (0, 1)
     if run.rc not in expected or os.environ.get("FLEET_DEBUG"):
         print(run.output[-3000:], file=sys.stderr)
     return run
@@ -503,10 +510,10 @@ def _changed_hosts(run: Run) -> int:
 def print_report(results: list[SizeResult], stages: list[str], settings: str) -> None:
     print(f"\nfleet on {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}, {settings}")
     print("first run cold (no SSH masters, no cached facts); again = the no-op right after;")
-    print("node: chg/hosts = changed tasks / hosts with any; facts = hosts that gathered facts")
+    print("node, prep: chg/hosts = changed tasks / hosts with any; facts = hosts gathering facts")
     head = "  wall(s) CPU(s) PSS MiB RSS MiB"
     for stage in stages:
-        extra = "  chg/hosts fail facts" if stage == "node" else "  exit"
+        extra = "  chg/hosts fail facts" if stage in PREP_STAGES else "  exit"
         print(f"\n{stage}: {' '.join(STAGES[stage])}")
         print(f"hosts  up(s)  host MiB  |{head}{extra} |{head}{extra}")
         for res in results:
@@ -520,7 +527,7 @@ def print_report(results: list[SizeResult], stages: list[str], settings: str) ->
 
 def _columns(run: Run, stage: str) -> str:
     text = f"  {run.wall:>7.1f} {run.cpu:>6.1f} {run.pss_mib:>7.0f} {run.rss_mib:>7.0f}"
-    if stage == "node":
+    if stage in PREP_STAGES:
         changed = f"{sum(run.changed.values())}/{_changed_hosts(run)}"
         return text + f"  {changed:>9} {len(run.failed):>4} {run.gathered:>5}"
     return text + f"  {run.rc:>4}"
@@ -528,20 +535,23 @@ def _columns(run: Run, stage: str) -> str:
 
 def _print_findings(results: list[SizeResult]) -> None:
     for res in results:
-        if "node" not in res.runs:
-            continue
-        first, again = res.runs["node"]
-        print(f"{res.size} hosts: node first run changed: {'; '.join(first.changed_tasks)}")
-        if first.rc or first.failed:
-            print(f"FINDING: {res.size} hosts: node first run exit {first.rc}, "
-                  f"failed on {', '.join(first.failed) or '?'}")  # fmt: skip
-        if again.rc or _changed_hosts(again) or again.failed or not again.changed:
-            hosts = sorted(h for h, n in again.changed.items() if n)
-            print(
-                f"FINDING: {res.size} hosts: node no-op exit {again.rc}, changed on "
-                f"{len(hosts)} hosts ({', '.join(hosts[:5])}), tasks: "
-                f"{'; '.join(again.changed_tasks) or '-'}"
-            )
+        for stage in PREP_STAGES:
+            if stage in res.runs:
+                _print_stage_findings(res.size, stage, *res.runs[stage])
+
+
+def _print_stage_findings(size: int, stage: str, first: Run, again: Run) -> None:
+    print(f"{size} hosts: {stage} first run changed: {'; '.join(first.changed_tasks)}")
+    if first.rc or first.failed:
+        print(f"FINDING: {size} hosts: {stage} first run exit {first.rc}, "
+              f"failed on {', '.join(first.failed) or '?'}")  # fmt: skip
+    if again.rc or _changed_hosts(again) or again.failed or not again.changed:
+        hosts = sorted(h for h, n in again.changed.items() if n)
+        print(
+            f"FINDING: {size} hosts: {stage} no-op exit {again.rc}, changed on "
+            f"{len(hosts)} hosts ({', '.join(hosts[:5])}), tasks: "
+            f"{'; '.join(again.changed_tasks) or '-'}"
+        )
 
 
 # ---- main ----------------------------------------------------------------------------
@@ -568,7 +578,7 @@ def settings_line(env: dict[str, str], args: argparse.Namespace) -> str:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="10,50,100", help="host counts, e.g. 10,50,100")
-    parser.add_argument("--stages", default="check,node", help="of: check, node")
+    parser.add_argument("--stages", default="check,node,prep", help="of: check, node, prep")
     parser.add_argument("--forks", type=int, default=0, help="ANSIBLE_FORKS (ansible.cfg: 20)")
     parser.add_argument("--strategy", default="", help="ANSIBLE_STRATEGY: linear, free, ...")
     parser.add_argument(
