@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 
@@ -138,16 +139,20 @@ def provider(key: str) -> str:
     return ""
 
 
+def owned_as_wanted(path: str) -> bool:
+    st = os.stat(path)
+    return st.st_uid == 0 and st.st_gid == 0 and stat.S_IMODE(st.st_mode) == 0o644
+
+
 def write_file(module: AnsibleModule, path: str, text: str) -> bool:
-    """Write `path` (root, 0644) when its content differs; True when it would change."""
+    """Write `path` (root:root 0644) when its content or mode differs; True when it would."""
     try:
         with open(path, encoding="utf-8") as f:
             same = f.read() == text
     except FileNotFoundError:
         same = False
-    file_args = {"path": path, "owner": "root", "group": "root", "mode": "0644"}
-    if same:
-        return module.set_fs_attributes_if_different(file_args, False)
+    if same and owned_as_wanted(path):
+        return False
     if module.check_mode:
         return True
     directory = os.path.dirname(path)
@@ -156,8 +161,9 @@ def write_file(module: AnsibleModule, path: str, text: str) -> bool:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".airlock-")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
+    os.chown(tmp, 0, 0)
+    os.chmod(tmp, 0o644)
     module.atomic_move(tmp, path)
-    module.set_fs_attributes_if_different(file_args, True)
     return True
 
 
